@@ -1,0 +1,261 @@
+//! The command line: `serve`, `ingest`, `triage`, `queue`, `migrate`.
+
+use crate::config::{InboxKind, Settings};
+use crate::ingest::{BatchSummary, IncomingRaw, Ingester};
+use crate::source::imap::ImapSource;
+use crate::source::maildir::MaildirSource;
+use crate::source::mbox::{looks_like_mbox, read_mbox};
+use crate::source::MailSource;
+use crate::store::{self, Store};
+use crate::triage::{self, SenderHistory, TriageConfig};
+use crate::web;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{error, info};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "concierge",
+    version,
+    about = "Email triage for a global mental-health concierge"
+)]
+pub struct Cli {
+    /// A configuration file layered over the built-in defaults.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: read the inbox, triage, and serve the web app.
+    Serve {
+        /// Drop a few sample messages into the local Maildir inbox first.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Ingest one .eml file, a Maildir folder, or an mbox file, and print a summary.
+    Ingest { path: PathBuf },
+    /// Print the triage decision for one .eml file as JSON, without storing anything.
+    Triage { file: PathBuf },
+    /// Print the open threads: crisis first, then oldest first.
+    Queue,
+    /// Bring the database schema up to date.
+    Migrate,
+}
+
+/// Runs a parsed command line. Configuration errors come back before anything starts.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { demo } => serve(settings, demo).await,
+        Command::Ingest { path } => ingest(settings, &path).await,
+        Command::Triage { file } => triage_file(&settings, &file),
+        Command::Queue => print_queue(settings).await,
+        Command::Migrate => {
+            open_store(&settings).await?;
+            println!("database schema is up to date");
+            Ok(())
+        }
+    }
+}
+
+/// Connects to the configured database and migrates it.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let url = settings.database.url.expose_secret();
+    let store = store::connect(url, settings.database.max_connections)
+        .await
+        .with_context(|| format!("opening the database {}", crate::config::redact_url(url)))?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let ingester = Arc::new(Ingester::new(
+        store.clone(),
+        TriageConfig::from_settings(&settings),
+    ));
+    ingester.process_pending().await?;
+
+    if demo {
+        if settings.inbox.kind != InboxKind::Maildir {
+            anyhow::bail!("--demo needs inbox.kind = \"maildir\"");
+        }
+        let n = crate::demo::drop_samples(&settings.maildir.path)
+            .context("writing the demo messages")?;
+        info!(n_messages = n, "demo messages dropped into the local inbox");
+    }
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut source: Option<Box<dyn MailSource>> = match settings.inbox.kind {
+        InboxKind::Maildir => Some(Box::new(MaildirSource::new(
+            settings.maildir.path.clone(),
+            Duration::from_millis(settings.maildir.poll_interval_ms.max(50)),
+        ))),
+        InboxKind::Imap => Some(Box::new(ImapSource::new(settings.imap.clone()))),
+        InboxKind::None => None,
+    };
+    let source_task = source.take().map(|mut source| {
+        let ingester = ingester.clone();
+        let shutdown = shutdown_rx.clone();
+        tokio::spawn(async move {
+            if let Err(error) = source.run(ingester, shutdown).await {
+                error!(error = format!("{error:#}"), "the mail source stopped");
+            }
+        })
+    });
+
+    let templates = web::templates().context("loading the web templates")?;
+    let state = web::AppState {
+        store: store.clone(),
+        templates: Arc::new(templates),
+    };
+    let listener = tokio::net::TcpListener::bind(&settings.web.bind)
+        .await
+        .with_context(|| format!("binding the web address {}", settings.web.bind))?;
+    let address = listener.local_addr()?;
+    info!(%address, "concierge is running: open http://{address}/");
+    let mut web_shutdown = shutdown_rx.clone();
+    let server = axum::serve(listener, web::router(state)).with_graceful_shutdown(async move {
+        web_shutdown.changed().await.ok();
+    });
+    let server_task = tokio::spawn(async move { server.await });
+
+    shutdown_signal().await;
+    info!("shutting down");
+    shutdown_tx.send(true).ok();
+    if let Some(task) = source_task {
+        task.await.ok();
+    }
+    server_task.await.ok();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.ok();
+}
+
+async fn ingest(settings: Settings, path: &Path) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let ingester = Ingester::new(store.clone(), TriageConfig::from_settings(&settings));
+    ingester.process_pending().await?;
+    let summary = ingest_path(&ingester, path).await?;
+    let counts = store.counts().await?;
+    println!(
+        "new messages: {}\nalready known: {}\nnew threads: {}\nwith problems: {}\ntotal messages: {}\ntotal threads: {}",
+        summary.n_new, summary.n_known, summary.n_new_threads, summary.n_problems, counts.messages, counts.threads
+    );
+    Ok(())
+}
+
+/// Ingests a file, Maildir or mbox without changing it.
+pub async fn ingest_path(ingester: &Ingester, path: &Path) -> anyhow::Result<BatchSummary> {
+    if path.is_dir() {
+        if !path.join("new").is_dir() && !path.join("cur").is_dir() {
+            anyhow::bail!(
+                "{} is a folder but not a Maildir (no new/ or cur/)",
+                path.display()
+            );
+        }
+        return MaildirSource::new(path, Duration::ZERO)
+            .scan_once(ingester, false)
+            .await;
+    }
+    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let items = if looks_like_mbox(&raw) {
+        read_mbox(path).with_context(|| format!("reading the mbox {}", path.display()))?
+    } else {
+        vec![IncomingRaw {
+            source_key: format!("file:{}", crate::mail::raw::dedupe_key(&raw)),
+            raw,
+        }]
+    };
+    let mut summary = BatchSummary::default();
+    for chunk in items.chunks(200) {
+        summary.add(&ingester.ingest_batch(chunk.to_vec()).await?);
+    }
+    Ok(summary)
+}
+
+fn triage_file(settings: &Settings, file: &Path) -> anyhow::Result<()> {
+    let raw = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let config = TriageConfig::from_settings(settings);
+    let output = match crate::mail::parse_message(&raw) {
+        Ok(parsed) => {
+            let triaged = triage::triage(&parsed, &SenderHistory::default(), &config);
+            serde_json::json!({
+                "file": file.display().to_string(),
+                "problems": parsed.problems,
+                "language": triaged.decision.language,
+                "country": triaged.decision.country,
+                "risk": triaged.decision.risk,
+                "auto_kind": triaged.decision.auto_kind,
+            })
+        }
+        Err(failure) => serde_json::json!({
+            "file": file.display().to_string(),
+            "problems": [failure.to_string()],
+            "language": null,
+            "country": null,
+            "risk": {"value": "none", "confidence": 0.0, "evidence": []},
+            "auto_kind": {"value": "none", "confidence": 0.0, "evidence": []},
+        }),
+    };
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &output)?;
+    writeln!(stdout)?;
+    Ok(())
+}
+
+async fn print_queue(settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let entries = store.queue(1000).await?;
+    let now = crate::clock::now_ms();
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "{:<8} {:<8} {:<9} {:<10} {:<4} {:<4} {:>4}  subject",
+        "thread", "token", "risk", "waited", "lang", "ctry", "msgs"
+    )?;
+    for entry in &entries {
+        let waited = entry
+            .waiting_since
+            .map(|since| web::human_duration(now - since))
+            .unwrap_or_else(|| "-".into());
+        writeln!(
+            stdout,
+            "{:<8} {:<8} {:<9} {:<10} {:<4} {:<4} {:>4}  {}",
+            entry.thread_id,
+            entry.token,
+            entry.risk.as_str(),
+            waited,
+            entry.language.as_deref().unwrap_or("?"),
+            entry.country.as_deref().unwrap_or("?"),
+            entry.n_messages,
+            entry.subject.chars().take(70).collect::<String>()
+        )?;
+    }
+    writeln!(stdout, "{} open threads", entries.len())?;
+    Ok(())
+}

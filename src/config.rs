@@ -1,0 +1,398 @@
+//! Layered configuration: the embedded `config/default.toml`, then an optional file given
+//! with `--config`, then `CONCIERGE__SECTION__KEY` environment variables.
+//!
+//! Every mistake is reported with the key and the file (or variable) it came from, before
+//! anything starts.
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The defaults, compiled into the binary so that it runs from any folder.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+const DEFAULT_TOML_NAME: &str = "config/default.toml (built in)";
+pub const ENV_PREFIX: &str = "CONCIERGE__";
+
+/// A configuration mistake, with where it came from.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error at key `{key}` in {origin}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub origin: String,
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub inbox: InboxSettings,
+    pub maildir: MaildirSettings,
+    pub imap: ImapSettings,
+    pub web: WebSettings,
+    pub mail: MailSettings,
+    pub triage: TriageSettings,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` or `postgres://user:password@host/db`.
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(self.url.expose_secret()))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// Shows a database URL without its password.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboxKind {
+    Maildir,
+    Imap,
+    /// No mail source: the web app and the queue only (e.g. extra web nodes).
+    None,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxSettings {
+    pub kind: InboxKind,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaildirSettings {
+    pub path: PathBuf,
+    /// How often `new/` is scanned, in milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsMode {
+    /// TLS from the first byte (port 993).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS (port 143).
+    Starttls,
+    /// No encryption: only for a server on this machine (tests).
+    None,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub username: String,
+    pub password: SecretString,
+    pub mailbox: String,
+    /// When set, processed messages are moved here instead of being flagged `\Seen`.
+    pub processed_folder: String,
+    /// How many messages one `UID FETCH` asks for.
+    pub batch_size: u32,
+    /// Use IDLE when the server offers it.
+    pub idle: bool,
+    /// How long to wait between checks when IDLE is off or unavailable, and the longest
+    /// IDLE before it is renewed, in seconds.
+    pub poll_interval_secs: u64,
+    /// The longest wait between reconnection attempts, in seconds.
+    pub max_backoff_secs: u64,
+}
+
+impl fmt::Debug for ImapSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImapSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &"***")
+            .field("password", &"***")
+            .field("mailbox", &self.mailbox)
+            .field("processed_folder", &self.processed_folder)
+            .field("batch_size", &self.batch_size)
+            .field("idle", &self.idle)
+            .field("poll_interval_secs", &self.poll_interval_secs)
+            .field("max_backoff_secs", &self.max_backoff_secs)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    pub bind: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    /// The address people write to, e.g. `help@concierge.example.org`.
+    pub address: String,
+    /// The domain of the Message-IDs we generate; mail carrying it came from us.
+    pub message_id_domain: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriageSettings {
+    /// The languages this deployment serves (ISO 639-1); short texts are restricted to them.
+    pub languages: Vec<String>,
+}
+
+impl Settings {
+    /// Loads the layered configuration, or says which key in which file is wrong.
+    pub fn load(config_file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::new().merge(Toml::string(DEFAULT_TOML));
+        if let Some(path) = config_file {
+            if !path.is_file() {
+                return Err(ConfigError {
+                    key: "--config".into(),
+                    origin: path.display().to_string(),
+                    message: "the file does not exist".into(),
+                });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        let settings: Settings = figment
+            .extract()
+            .map_err(|error| from_figment(&figment, error))?;
+        settings.validate(&figment)?;
+        Ok(settings)
+    }
+
+    fn validate(&self, figment: &Figment) -> Result<(), ConfigError> {
+        let fail = |key: &str, message: &str| ConfigError {
+            key: key.to_string(),
+            origin: origin_of(figment, key),
+            message: message.to_string(),
+        };
+        let url = self.database.url.expose_secret();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            return Err(fail("database.url", "must start with sqlite: or postgres:"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(fail("database.max_connections", "must be at least 1"));
+        }
+        if self.inbox.kind == InboxKind::Imap {
+            if self.imap.host.trim().is_empty() {
+                return Err(fail("imap.host", "is required when inbox.kind = \"imap\""));
+            }
+            if self.imap.username.trim().is_empty() {
+                return Err(fail(
+                    "imap.username",
+                    "is required when inbox.kind = \"imap\"",
+                ));
+            }
+            if self.imap.mailbox.trim().is_empty() {
+                return Err(fail("imap.mailbox", "must not be empty"));
+            }
+            if self.imap.batch_size == 0 {
+                return Err(fail("imap.batch_size", "must be at least 1"));
+            }
+            if self.imap.poll_interval_secs == 0 {
+                return Err(fail("imap.poll_interval_secs", "must be at least 1"));
+            }
+        }
+        if self.web.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(fail("web.bind", "must be an address like 127.0.0.1:8080"));
+        }
+        if crate::domain::EmailAddress::parse(&self.mail.address).is_err() {
+            return Err(fail("mail.address", "is not an email address"));
+        }
+        if self.mail.message_id_domain.trim().is_empty()
+            || self.mail.message_id_domain.contains(['@', ' ', '<', '>'])
+        {
+            return Err(fail(
+                "mail.message_id_domain",
+                "must be a plain domain name",
+            ));
+        }
+        for language in &self.triage.languages {
+            if crate::domain::LanguageCode::parse(language).is_err() {
+                return Err(fail(
+                    "triage.languages",
+                    &format!("`{language}` is not an ISO 639 code"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn origin_of(figment: &Figment, key: &str) -> String {
+    match figment.find_metadata(key) {
+        Some(metadata) => describe_metadata(metadata, key),
+        None => "(not set anywhere)".into(),
+    }
+}
+
+fn describe_metadata(metadata: &figment::Metadata, key: &str) -> String {
+    match &metadata.source {
+        Some(figment::Source::File(path)) => path.display().to_string(),
+        Some(figment::Source::Code(_)) | Some(figment::Source::Custom(_)) | None
+            if metadata.name.contains("environment") =>
+        {
+            format!(
+                "environment variable {ENV_PREFIX}{}",
+                key.replace('.', "__").to_uppercase()
+            )
+        }
+        _ if metadata.name.contains("TOML source string") => DEFAULT_TOML_NAME.into(),
+        _ => metadata.name.to_string(),
+    }
+}
+
+fn from_figment(figment: &Figment, error: figment::Error) -> ConfigError {
+    let error = error
+        .into_iter()
+        .next()
+        .expect("a figment error has at least one cause");
+    let key = if error.path.is_empty() {
+        match &error.kind {
+            figment::error::Kind::UnknownField(field, _) => field.clone(),
+            figment::error::Kind::MissingField(field) => field.to_string(),
+            _ => "(top level)".into(),
+        }
+    } else {
+        let mut path = error.path.join(".");
+        let field = match &error.kind {
+            figment::error::Kind::UnknownField(field, _) => Some(field.to_string()),
+            figment::error::Kind::MissingField(field) => Some(field.to_string()),
+            _ => None,
+        };
+        if let Some(field) = field {
+            if error.path.last() != Some(&field) {
+                path = format!("{path}.{field}");
+            }
+        }
+        path
+    };
+    let origin = match &error.metadata {
+        Some(metadata) => describe_metadata(metadata, &key),
+        None => origin_of(figment, &key),
+    };
+    ConfigError {
+        key,
+        origin,
+        message: error.kind.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_database_passwords() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db.internal:5432/concierge"),
+            "postgres://app:***@db.internal:5432/concierge"
+        );
+        assert_eq!(
+            redact_url("sqlite://var/concierge.db"),
+            "sqlite://var/concierge.db"
+        );
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        figment::Jail::expect_with(|_jail| {
+            let settings = Settings::load(None).expect("defaults are valid");
+            assert_eq!(settings.inbox.kind, InboxKind::Maildir);
+            assert!(settings.triage.languages.len() >= 25);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_reach_debug_output() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CONCIERGE__IMAP__PASSWORD", "hunter2-imap");
+            jail.set_env(
+                "CONCIERGE__DATABASE__URL",
+                "postgres://app:hunter3-db@localhost/x",
+            );
+            let settings = Settings::load(None).expect("valid");
+            let debug = format!("{settings:?}");
+            assert!(!debug.contains("hunter2-imap"), "{debug}");
+            assert!(!debug.contains("hunter3-db"), "{debug}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_wrong_value_names_the_key_and_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("prod.toml", "[imap]\nport = \"nine\"\n")?;
+            let error = Settings::load(Some(Path::new("prod.toml"))).unwrap_err();
+            assert_eq!(error.key, "imap.port");
+            assert!(error.origin.ends_with("prod.toml"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("prod.toml", "[imap]\nhots = \"mail.example.org\"\n")?;
+            let error = Settings::load(Some(Path::new("prod.toml"))).unwrap_err();
+            assert_eq!(error.key, "imap.hots", "{error}");
+            assert!(error.origin.ends_with("prod.toml"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_requirement_names_the_key_and_the_variable() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CONCIERGE__INBOX__KIND", "imap");
+            let error = Settings::load(None).unwrap_err();
+            assert_eq!(error.key, "imap.host", "{error}");
+            jail.set_env("CONCIERGE__WEB__BIND", "localhost");
+            jail.set_env("CONCIERGE__IMAP__HOST", "mail.example.org");
+            jail.set_env("CONCIERGE__IMAP__USERNAME", "help");
+            let error = Settings::load(None).unwrap_err();
+            assert_eq!(error.key, "web.bind", "{error}");
+            assert_eq!(
+                error.origin, "environment variable CONCIERGE__WEB__BIND",
+                "{error}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        let error = Settings::load(Some(Path::new("/nonexistent/concierge.toml"))).unwrap_err();
+        assert_eq!(error.key, "--config");
+    }
+}

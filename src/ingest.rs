@@ -1,0 +1,245 @@
+//! Ingest: raw bytes from a mail source become messages on threads.
+//!
+//! Order matters and is the invariant: the raw bytes are committed first (idempotently, by
+//! source position and by dedupe key), then parsed, triaged and threaded in a second
+//! transaction. A crash between the two leaves a raw message without a thread, which
+//! [`Ingester::process_pending`] picks up at the next start. The source marks a message on
+//! its server (`\Seen`, a move, a rename into `cur/`) only after the first commit.
+
+use crate::clock::now_ms;
+use crate::domain::{AutoKind, Risk, ThreadToken};
+use crate::mail::{parse_message, raw::dedupe_key, ParsedMessage};
+use crate::store::{NewMessage, NewRaw, RawMessageId, RawOutcome, Recorded, Store, ThreadingKeys};
+use crate::triage::{self, SenderHistory, TriageConfig};
+use anyhow::Context;
+use std::sync::Arc;
+use tracing::{info, warn};
+
+/// Raw bytes from a source, with where they were seen.
+#[derive(Debug, Clone)]
+pub struct IncomingRaw {
+    pub source_key: String,
+    pub raw: Vec<u8>,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchSummary {
+    pub n_new: usize,
+    pub n_known: usize,
+    pub n_new_threads: usize,
+    pub n_problems: usize,
+}
+
+impl BatchSummary {
+    pub fn add(&mut self, other: &BatchSummary) {
+        self.n_new += other.n_new;
+        self.n_known += other.n_known;
+        self.n_new_threads += other.n_new_threads;
+        self.n_problems += other.n_problems;
+    }
+}
+
+pub struct Ingester {
+    store: Arc<dyn Store>,
+    triage_config: Arc<TriageConfig>,
+}
+
+impl Ingester {
+    pub fn new(store: Arc<dyn Store>, triage_config: TriageConfig) -> Ingester {
+        Ingester {
+            store,
+            triage_config: Arc::new(triage_config),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Stores a batch of raw messages (one commit), then threads each new one.
+    /// When this returns `Ok`, every message of the batch is safely stored.
+    pub async fn ingest_batch(&self, items: Vec<IncomingRaw>) -> anyhow::Result<BatchSummary> {
+        let received_at = now_ms();
+        let new_raws: Vec<NewRaw> = items
+            .into_iter()
+            .map(|item| NewRaw {
+                dedupe_key: dedupe_key(&item.raw),
+                source_key: item.source_key,
+                raw: item.raw,
+                received_at,
+            })
+            .collect();
+        let outcomes = self
+            .store
+            .store_raw_batch(&new_raws)
+            .await
+            .context("storing raw messages")?;
+        let mut summary = BatchSummary::default();
+        for (outcome, item) in outcomes.into_iter().zip(new_raws) {
+            match outcome {
+                RawOutcome::Known(_) => summary.n_known += 1,
+                RawOutcome::New(raw_id) => {
+                    summary.n_new += 1;
+                    let (recorded, had_problem) =
+                        self.process(raw_id, item.raw, item.received_at).await?;
+                    summary.n_new_threads += usize::from(recorded.new_thread);
+                    summary.n_problems += usize::from(had_problem);
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Threads raw messages that were stored but not processed (after a crash).
+    pub async fn process_pending(&self) -> anyhow::Result<usize> {
+        let mut n_processed = 0;
+        loop {
+            let ids = self.store.unprocessed_raw_ids(100).await?;
+            if ids.is_empty() {
+                break;
+            }
+            for raw_id in ids {
+                let raw = self
+                    .store
+                    .raw_message(raw_id)
+                    .await?
+                    .with_context(|| format!("raw message {raw_id} vanished"))?;
+                self.process(raw_id, raw.raw, raw.received_at).await?;
+                n_processed += 1;
+            }
+        }
+        if n_processed > 0 {
+            info!(
+                n_processed,
+                "threaded raw messages left from an earlier run"
+            );
+        }
+        Ok(n_processed)
+    }
+
+    /// Parses, triages and threads one stored raw message. Returns whether it had a problem.
+    async fn process(
+        &self,
+        raw_id: RawMessageId,
+        raw: Vec<u8>,
+        received_at: i64,
+    ) -> anyhow::Result<(Recorded, bool)> {
+        // Parsing a large message is CPU work: keep it off the async workers.
+        let parsed = tokio::task::spawn_blocking(move || parse_message(&raw))
+            .await
+            .context("the parser panicked")?;
+        let history = match parsed.as_ref().ok().and_then(|p| p.from.as_ref()) {
+            Some(address) => {
+                let stored = self.store.contact_history(address).await?;
+                SenderHistory {
+                    known_country: stored.known_country,
+                    known_language: stored.known_language,
+                    recent_languages: stored.last_languages,
+                }
+            }
+            None => SenderHistory::default(),
+        };
+        let config = self.triage_config.clone();
+        let new_message = tokio::task::spawn_blocking(move || {
+            build_message(raw_id, received_at, parsed, &history, &config)
+        })
+        .await
+        .context("triage panicked")?;
+        let had_problem = new_message.parse_problem.is_some();
+        if had_problem {
+            warn!(
+                raw_message_id = raw_id,
+                "message stored with a parse problem"
+            );
+        }
+        let recorded = self
+            .store
+            .record_message(&new_message)
+            .await
+            .context("recording a message")?;
+        Ok((recorded, had_problem))
+    }
+}
+
+/// Turns a parse result into the row to record, triaging it. Pure.
+pub fn build_message(
+    raw_message_id: RawMessageId,
+    received_at: i64,
+    parsed: Result<ParsedMessage, crate::mail::ParseFailure>,
+    history: &SenderHistory,
+    config: &TriageConfig,
+) -> NewMessage {
+    let parsed = match parsed {
+        Ok(parsed) => parsed,
+        Err(failure) => {
+            return NewMessage {
+                raw_message_id,
+                message_id: None,
+                in_reply_to: None,
+                references_header: None,
+                from_address: None,
+                from_name: None,
+                subject: "(unreadable message)".into(),
+                sent_at: None,
+                received_at,
+                body_text: String::new(),
+                new_text: String::new(),
+                has_html: false,
+                n_attachments: 0,
+                parse_problem: Some(failure.to_string()),
+                language: None,
+                language_confidence: None,
+                country: None,
+                risk: Risk::None,
+                auto_kind: AutoKind::None,
+                triage_json: "{}".into(),
+                threading: ThreadingKeys::default(),
+                processed_at: now_ms(),
+            }
+        }
+    };
+    let triaged = triage::triage(&parsed, history, config);
+    let decision = &triaged.decision;
+    let mut referenced_ids = parsed.in_reply_to.clone();
+    for reference in parsed.references.iter().rev() {
+        if !referenced_ids.contains(reference) {
+            referenced_ids.push(reference.clone());
+        }
+    }
+    let join_ids = |ids: &[crate::domain::MessageId]| {
+        (!ids.is_empty()).then(|| {
+            ids.iter()
+                .map(|id| id.bracketed())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    };
+    NewMessage {
+        raw_message_id,
+        message_id: parsed.message_id.clone(),
+        in_reply_to: join_ids(&parsed.in_reply_to),
+        references_header: join_ids(&parsed.references),
+        from_address: parsed.from.clone(),
+        from_name: parsed.from_name.clone(),
+        subject: parsed.subject.clone(),
+        sent_at: parsed.date_ms,
+        received_at,
+        body_text: parsed.text.clone(),
+        new_text: triaged.parts.new_text.clone(),
+        has_html: parsed.html.is_some(),
+        n_attachments: parsed.attachments.len() as i64,
+        parse_problem: (!parsed.problems.is_empty()).then(|| parsed.problems.join("; ")),
+        language: decision.language.as_ref().map(|d| d.value.clone()),
+        language_confidence: decision.language.as_ref().map(|d| d.confidence),
+        country: decision.country.as_ref().map(|d| d.value),
+        risk: decision.risk.value,
+        auto_kind: decision.auto_kind.value,
+        triage_json: serde_json::to_string(decision).unwrap_or_else(|_| "{}".into()),
+        threading: ThreadingKeys {
+            referenced_ids,
+            token: ThreadToken::find_in_subject(&parsed.subject),
+        },
+        processed_at: now_ms(),
+    }
+}

@@ -1,0 +1,17 @@
+//! concierge: an email triage service for a global mental-health concierge.
+//!
+//! The bird's-eye view and the code map are in `ARCHITECTURE.md`.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod ingest;
+pub mod mail;
+pub mod source;
+pub mod store;
+pub mod telemetry;
+pub mod triage;
+pub mod web;

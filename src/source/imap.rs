@@ -1,0 +1,466 @@
+//! The shared inbox over IMAP: UID checkpoints, batched `UID FETCH BODY.PEEK[]`, IDLE with a
+//! poll fallback, reconnection with exponential backoff and jitter.
+//!
+//! Exactly-once reading rests on three steps in this order: the ingester commits the batch,
+//! then the server-side mark (`\Seen` or a move) is set, then the checkpoint (UIDVALIDITY,
+//! last UID) is saved. A crash between any two of them replays a batch, and the store
+//! recognises every replayed message by its source position or its dedupe key.
+
+use super::MailSource;
+use crate::clock::now_ms;
+use crate::config::{ImapSettings, TlsMode};
+use crate::ingest::{IncomingRaw, Ingester};
+use crate::store::Checkpoint;
+use anyhow::{bail, Context};
+use async_imap::extensions::idle::IdleResponse;
+use async_imap::Session;
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use rand::Rng;
+use secrecy::ExposeSecret;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// RFC 2177: clients should renew IDLE at least every 29 minutes.
+const MAX_IDLE: Duration = Duration::from_secs(25 * 60);
+
+/// A plain or TLS connection; async-imap wants one concrete stream type.
+#[derive(Debug)]
+pub enum ImapStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for ImapStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            ImapStream::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ImapStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ImapStream::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            ImapStream::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            ImapStream::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            ImapStream::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+pub type ImapSession = Session<ImapStream>;
+
+/// Exponential backoff with jitter, from one second up to a ceiling.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    attempt: u32,
+    ceiling: Duration,
+}
+
+impl Backoff {
+    pub fn new(ceiling: Duration) -> Backoff {
+        Backoff {
+            attempt: 0,
+            ceiling,
+        }
+    }
+
+    /// The next wait: 1 s, 2 s, 4 s ... up to the ceiling, each between 75% and 125%.
+    pub fn next_delay(&mut self) -> Duration {
+        let base = Duration::from_secs(1u64 << self.attempt.min(16)).min(self.ceiling);
+        self.attempt = self.attempt.saturating_add(1);
+        let jitter = rand::thread_rng().gen_range(0.75..1.25);
+        base.mul_f64(jitter)
+    }
+
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+pub struct ImapSource {
+    settings: ImapSettings,
+    ingester_key: String,
+}
+
+impl ImapSource {
+    pub fn new(settings: ImapSettings) -> ImapSource {
+        // The checkpoint key names the account and folder, not the password.
+        let ingester_key = format!(
+            "imap:{}@{}:{}/{}",
+            settings.username, settings.host, settings.port, settings.mailbox
+        );
+        ImapSource {
+            settings,
+            ingester_key,
+        }
+    }
+
+    /// The key of this mailbox's checkpoint and source positions.
+    pub fn mailbox_key(&self) -> &str {
+        &self.ingester_key
+    }
+
+    /// Reads everything new once, without IDLE: for tests and `concierge ingest`.
+    pub async fn sync_once(&self, ingester: &Ingester) -> anyhow::Result<usize> {
+        let mut session = connect(&self.settings).await?;
+        let uid_validity = self.select(&mut session).await?;
+        let n = self.sync(&mut session, uid_validity, ingester).await?;
+        session.logout().await.ok();
+        Ok(n)
+    }
+
+    async fn select(&self, session: &mut ImapSession) -> anyhow::Result<u32> {
+        let mailbox = session
+            .select(&self.settings.mailbox)
+            .await
+            .context("selecting the mailbox")?;
+        mailbox
+            .uid_validity
+            .context("the server sent no UIDVALIDITY")
+    }
+
+    /// Fetches every message above the checkpoint, in batches; returns how many were fetched.
+    async fn sync(
+        &self,
+        session: &mut ImapSession,
+        uid_validity: u32,
+        ingester: &Ingester,
+    ) -> anyhow::Result<usize> {
+        let store = ingester.store();
+        let key = self.mailbox_key();
+        let last_uid = match store.checkpoint(key).await? {
+            Some(checkpoint) if checkpoint.uid_validity == i64::from(uid_validity) => {
+                checkpoint.last_uid
+            }
+            Some(_) => {
+                // The server renumbered the mailbox: read it all again; dedupe keys prevent doubles.
+                info!(uid_validity, "UIDVALIDITY changed; re-scanning the mailbox");
+                0
+            }
+            None => 0,
+        };
+        let found = session
+            .uid_search(format!("UID {}:*", last_uid + 1))
+            .await
+            .context("searching for new messages")?;
+        // "n:*" always matches the highest UID, even when it is below n.
+        let mut uids: Vec<u32> = found
+            .into_iter()
+            .filter(|uid| i64::from(*uid) > last_uid)
+            .collect();
+        uids.sort_unstable();
+        drain_unsolicited(session);
+        let mut n_fetched = 0;
+        for chunk in uids.chunks(self.settings.batch_size as usize) {
+            let uid_set = uid_set(chunk);
+            let fetches: Vec<_> = session
+                .uid_fetch(&uid_set, "(UID BODY.PEEK[])")
+                .await
+                .context("fetching messages")?
+                .try_collect()
+                .await
+                .context("reading fetched messages")?;
+            let mut items: Vec<(u32, IncomingRaw)> = fetches
+                .iter()
+                .filter_map(|fetch| {
+                    let uid = fetch.uid?;
+                    let body = fetch.body()?;
+                    Some((
+                        uid,
+                        IncomingRaw {
+                            source_key: format!("{key}:{uid_validity}:{uid}"),
+                            raw: body.to_vec(),
+                        },
+                    ))
+                })
+                .collect();
+            items.sort_by_key(|(uid, _)| *uid);
+            n_fetched += items.len();
+            let summary = ingester
+                .ingest_batch(items.into_iter().map(|(_, item)| item).collect())
+                .await?;
+            debug!(
+                n_new = summary.n_new,
+                n_known = summary.n_known,
+                "IMAP batch stored"
+            );
+            self.mark_processed(session, &uid_set).await?;
+            let last_uid = i64::from(*chunk.last().expect("chunks are not empty"));
+            store
+                .save_checkpoint(
+                    &Checkpoint {
+                        mailbox: key.to_string(),
+                        uid_validity: i64::from(uid_validity),
+                        last_uid,
+                    },
+                    now_ms(),
+                )
+                .await?;
+            drain_unsolicited(session);
+        }
+        if n_fetched > 0 {
+            info!(n_fetched, "IMAP messages stored");
+        }
+        Ok(n_fetched)
+    }
+
+    async fn mark_processed(&self, session: &mut ImapSession, uid_set: &str) -> anyhow::Result<()> {
+        if self.settings.processed_folder.trim().is_empty() {
+            let _: Vec<_> = session
+                .uid_store(uid_set, "+FLAGS.SILENT (\\Seen)")
+                .await
+                .context("flagging messages \\Seen")?
+                .try_collect()
+                .await
+                .context("flagging messages \\Seen")?;
+        } else {
+            session
+                .uid_mv(uid_set, &self.settings.processed_folder)
+                .await
+                .context("moving messages to the processed folder")?;
+        }
+        Ok(())
+    }
+
+    /// One connection's life: sync, then IDLE (or poll) and sync again, until shutdown.
+    async fn session_loop(
+        &self,
+        ingester: &Ingester,
+        shutdown: &mut watch::Receiver<bool>,
+        backoff: &mut Backoff,
+    ) -> anyhow::Result<()> {
+        let mut session = connect(&self.settings).await?;
+        let capabilities = session
+            .capabilities()
+            .await
+            .context("asking for capabilities")?;
+        let use_idle = self.settings.idle && capabilities.has_str("IDLE");
+        let uid_validity = self.select(&mut session).await?;
+        info!(use_idle, "IMAP session open");
+        backoff.reset();
+        let wait = Duration::from_secs(self.settings.poll_interval_secs).min(MAX_IDLE);
+        loop {
+            self.sync(&mut session, uid_validity, ingester).await?;
+            if *shutdown.borrow() {
+                session.logout().await.ok();
+                return Ok(());
+            }
+            if use_idle {
+                let mut handle = session.idle();
+                handle.init().await.context("starting IDLE")?;
+                let (idle_wait, _stop) = handle.wait_with_timeout(wait);
+                let outcome = tokio::select! {
+                    outcome = idle_wait => Some(outcome.context("waiting in IDLE")?),
+                    _ = shutdown.changed() => None,
+                };
+                session = handle.done().await.context("ending IDLE")?;
+                match outcome {
+                    None => {
+                        session.logout().await.ok();
+                        return Ok(());
+                    }
+                    Some(IdleResponse::NewData(_)) => debug!("IDLE: the server announced a change"),
+                    Some(IdleResponse::Timeout) | Some(IdleResponse::ManualInterrupt) => {}
+                }
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => {}
+                }
+                session.noop().await.context("NOOP")?;
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl MailSource for ImapSource {
+    fn name(&self) -> String {
+        format!(
+            "imap {}:{}/{}",
+            self.settings.host, self.settings.port, self.settings.mailbox
+        )
+    }
+
+    async fn run(
+        &mut self,
+        ingester: Arc<Ingester>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let mut backoff = Backoff::new(Duration::from_secs(self.settings.max_backoff_secs.max(1)));
+        info!(source = %self.name(), "reading the IMAP inbox");
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            match self
+                .session_loop(&ingester, &mut shutdown, &mut backoff)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    warn!(
+                        error = format!("{error:#}"),
+                        retry_in_ms = delay.as_millis() as u64,
+                        "IMAP session failed"
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Unsolicited responses (EXISTS, EXPUNGE...) pile up in a channel; we re-search instead.
+fn drain_unsolicited(session: &mut ImapSession) {
+    while session.unsolicited_responses.try_recv().is_ok() {}
+}
+
+/// `[1,2,3,7,9,10]` -> `1:3,7,9:10`.
+pub fn uid_set(sorted_uids: &[u32]) -> String {
+    let mut parts = Vec::new();
+    let mut index = 0;
+    while index < sorted_uids.len() {
+        let start = sorted_uids[index];
+        let mut end = start;
+        while index + 1 < sorted_uids.len() && sorted_uids[index + 1] == end + 1 {
+            index += 1;
+            end = sorted_uids[index];
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}:{end}")
+        });
+        index += 1;
+    }
+    parts.join(",")
+}
+
+/// Opens a session: TCP, TLS as configured, greeting, LOGIN.
+pub async fn connect(settings: &ImapSettings) -> anyhow::Result<ImapSession> {
+    let address = (settings.host.as_str(), settings.port);
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+        .await
+        .context("connecting to the IMAP server timed out")?
+        .context("connecting to the IMAP server")?;
+    tcp.set_nodelay(true).ok();
+    let client = match settings.tls {
+        TlsMode::None => greet(async_imap::Client::new(ImapStream::Plain(tcp))).await?,
+        TlsMode::Implicit => {
+            let tls = tls_connect(&settings.host, tcp).await?;
+            greet(async_imap::Client::new(ImapStream::Tls(Box::new(tls)))).await?
+        }
+        TlsMode::Starttls => {
+            let mut plain = greet(async_imap::Client::new(ImapStream::Plain(tcp))).await?;
+            plain
+                .run_command_and_check_ok("STARTTLS", None)
+                .await
+                .context("STARTTLS")?;
+            let ImapStream::Plain(tcp) = plain.into_inner() else {
+                bail!("STARTTLS on a connection that is already encrypted");
+            };
+            let tls = tls_connect(&settings.host, tcp).await?;
+            async_imap::Client::new(ImapStream::Tls(Box::new(tls)))
+        }
+    };
+    client
+        .login(&settings.username, settings.password.expose_secret())
+        .await
+        .map_err(|(error, _)| error)
+        .context("logging in to the IMAP server")
+}
+
+async fn greet(
+    mut client: async_imap::Client<ImapStream>,
+) -> anyhow::Result<async_imap::Client<ImapStream>> {
+    tokio::time::timeout(CONNECT_TIMEOUT, client.read_response())
+        .await
+        .context("waiting for the IMAP greeting timed out")?
+        .context("reading the IMAP greeting")?
+        .context("the IMAP server closed the connection before its greeting")?;
+    Ok(client)
+}
+
+async fn tls_connect(
+    host: &str,
+    tcp: TcpStream,
+) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions")?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let server_name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .context("the IMAP host is not a valid TLS name")?;
+    connector
+        .connect(server_name, tcp)
+        .await
+        .context("TLS handshake with the IMAP server")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compresses_uid_sets() {
+        assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(uid_set(&[5]), "5");
+        assert_eq!(uid_set(&[]), "");
+    }
+
+    #[test]
+    fn backoff_grows_to_its_ceiling_with_jitter() {
+        let mut backoff = Backoff::new(Duration::from_secs(300));
+        let delays: Vec<Duration> = (0..12).map(|_| backoff.next_delay()).collect();
+        assert!(
+            delays[0] >= Duration::from_millis(750) && delays[0] <= Duration::from_millis(1250)
+        );
+        assert!(delays[3] >= Duration::from_secs(6) && delays[3] <= Duration::from_secs(10));
+        assert!(delays[11] <= Duration::from_secs(375) && delays[11] >= Duration::from_secs(225));
+        backoff.reset();
+        assert!(backoff.next_delay() <= Duration::from_millis(1250));
+    }
+}

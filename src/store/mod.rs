@@ -1,0 +1,234 @@
+//! Storage: the only place with SQL.
+//!
+//! [`Store`] is the boundary the rest of the program sees. [`connect`] picks the backend once
+//! from the database URL: SQLite (the embedded default, WAL) or PostgreSQL (several instances).
+//! Both run the same `$1` SQL through sqlx's `Any` driver; where the dialects differ, the
+//! difference is in [`sql`] behind a [`Backend`] match, and the numbered migrations under
+//! `migrations/sqlite` and `migrations/postgres` are kept in step.
+
+mod sql;
+
+use crate::domain::{
+    AutoKind, CountryCode, EmailAddress, LanguageCode, MessageId, Risk, ThreadStatus, ThreadToken,
+};
+use async_trait::async_trait;
+use serde::Serialize;
+use std::sync::Arc;
+
+pub use sql::SqlStore;
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What callers of the store can match on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database URL is not sqlite: or postgres:")]
+    UnsupportedUrl,
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+pub type RawMessageId = i64;
+pub type MessageRowId = i64;
+pub type ThreadId = i64;
+pub type ContactId = i64;
+
+/// Raw bytes as they came from a mail source, with where they came from.
+#[derive(Debug, Clone)]
+pub struct NewRaw {
+    /// Where the message was seen, e.g. `imap:INBOX:1700000000:42` or `maildir:1700.M1P2.host`.
+    pub source_key: String,
+    /// Identifies the message itself across sources; see [`crate::ingest::dedupe_key`].
+    pub dedupe_key: String,
+    pub raw: Vec<u8>,
+    pub received_at: i64,
+}
+
+/// What storing one raw message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawOutcome {
+    /// First time we see these bytes: they need processing.
+    New(RawMessageId),
+    /// Seen before, from this source position or another.
+    Known(RawMessageId),
+}
+
+impl RawOutcome {
+    pub fn id(self) -> RawMessageId {
+        match self {
+            RawOutcome::New(id) | RawOutcome::Known(id) => id,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RawMessage {
+    pub id: RawMessageId,
+    pub raw: Vec<u8>,
+    pub received_at: i64,
+    pub processed_at: Option<i64>,
+}
+
+/// Where a mailbox was read up to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub mailbox: String,
+    pub uid_validity: i64,
+    pub last_uid: i64,
+}
+
+/// The keys a message may be threaded by, in the order they are tried.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadingKeys {
+    /// In-Reply-To first, then References from the newest to the oldest.
+    pub referenced_ids: Vec<MessageId>,
+    pub token: Option<ThreadToken>,
+}
+
+/// A parsed and triaged inbound message, ready to be put on a thread.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub raw_message_id: RawMessageId,
+    pub message_id: Option<MessageId>,
+    pub in_reply_to: Option<String>,
+    pub references_header: Option<String>,
+    pub from_address: Option<EmailAddress>,
+    pub from_name: Option<String>,
+    pub subject: String,
+    pub sent_at: Option<i64>,
+    pub received_at: i64,
+    pub body_text: String,
+    pub new_text: String,
+    pub has_html: bool,
+    pub n_attachments: i64,
+    pub parse_problem: Option<String>,
+    pub language: Option<LanguageCode>,
+    pub language_confidence: Option<f64>,
+    pub country: Option<CountryCode>,
+    pub risk: Risk,
+    pub auto_kind: AutoKind,
+    pub triage_json: String,
+    pub threading: ThreadingKeys,
+    pub processed_at: i64,
+}
+
+/// Where a message landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    pub message_id: MessageRowId,
+    pub thread_id: ThreadId,
+    pub new_thread: bool,
+    /// False when the message had been recorded before (a replay after a crash).
+    pub newly_recorded: bool,
+}
+
+/// One line of the navigators' queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueEntry {
+    pub thread_id: ThreadId,
+    pub token: String,
+    pub subject: String,
+    pub status: ThreadStatus,
+    pub risk: Risk,
+    pub language: Option<String>,
+    pub country: Option<String>,
+    pub auto_kind: AutoKind,
+    pub n_messages: i64,
+    pub first_inbound_at: i64,
+    pub last_inbound_at: i64,
+    pub waiting_since: Option<i64>,
+    pub contact_email: Option<String>,
+    pub contact_name: Option<String>,
+}
+
+/// A stored message as shown on a thread.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageRow {
+    pub id: MessageRowId,
+    pub raw_message_id: RawMessageId,
+    pub thread_id: ThreadId,
+    pub direction: String,
+    pub message_id: Option<String>,
+    pub from_address: Option<String>,
+    pub from_name: Option<String>,
+    pub subject: String,
+    pub received_at: i64,
+    pub body_text: String,
+    pub new_text: String,
+    pub parse_problem: Option<String>,
+    pub language: Option<String>,
+    pub risk: Risk,
+    pub auto_kind: AutoKind,
+    pub triage_json: String,
+}
+
+/// What a sender told us before, passed to triage as history.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactHistory {
+    pub known_country: Option<CountryCode>,
+    pub known_language: Option<LanguageCode>,
+    pub n_previous_messages: i64,
+    pub last_languages: Vec<LanguageCode>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub raw_messages: i64,
+    pub source_positions: i64,
+    pub messages: i64,
+    pub threads: i64,
+    pub contacts: i64,
+    pub unprocessed: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    fn backend(&self) -> Backend;
+
+    /// Brings the schema up to date.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Stores raw messages in one transaction, idempotently by source position and by dedupe key.
+    async fn store_raw_batch(&self, batch: &[NewRaw]) -> StoreResult<Vec<RawOutcome>>;
+
+    async fn raw_message(&self, id: RawMessageId) -> StoreResult<Option<RawMessage>>;
+
+    /// Raw messages stored but not yet on a thread (a crash between the two steps), oldest first.
+    async fn unprocessed_raw_ids(&self, limit: i64) -> StoreResult<Vec<RawMessageId>>;
+
+    /// The sender's history, for triage.
+    async fn contact_history(&self, address: &EmailAddress) -> StoreResult<ContactHistory>;
+
+    /// Puts a message on its thread (found by its keys, or new) in one transaction, and marks
+    /// its raw message processed. Recording the same raw message twice changes nothing.
+    async fn record_message(&self, message: &NewMessage) -> StoreResult<Recorded>;
+
+    async fn checkpoint(&self, mailbox: &str) -> StoreResult<Option<Checkpoint>>;
+    async fn save_checkpoint(&self, checkpoint: &Checkpoint, now: i64) -> StoreResult<()>;
+
+    /// Open threads: crisis first, then by how long the person has waited.
+    async fn queue(&self, limit: i64) -> StoreResult<Vec<QueueEntry>>;
+
+    async fn thread_messages(&self, thread_id: ThreadId) -> StoreResult<Vec<MessageRow>>;
+
+    async fn counts(&self) -> StoreResult<Counts>;
+}
+
+/// Opens the database named by the URL and returns its store. Does not migrate.
+pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
+    Ok(Arc::new(SqlStore::connect(url, max_connections).await?))
+}

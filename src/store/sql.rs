@@ -1,0 +1,585 @@
+//! The SQL behind [`Store`], shared by SQLite and PostgreSQL through sqlx's `Any` driver.
+//!
+//! Rules that keep one SQL text valid on both: `$n` placeholders; `INSERT ... ON CONFLICT ...
+//! RETURNING`; integers, text, floats and bytes only (the `Any` driver cannot read PostgreSQL
+//! booleans or timestamps); times bound from Rust as Unix milliseconds.
+
+use super::*;
+use crate::domain::{AutoKind, Risk, ThreadStatus, ThreadToken};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::str::FromStr;
+use std::time::Duration;
+use tracing::instrument;
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long a SQLite writer waits for another before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;
+
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl SqlStore {
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let url = match backend {
+            Backend::Sqlite => prepare_sqlite_url(url)?,
+            Backend::Postgres => url.to_string(),
+        };
+        let options = sqlx::any::AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(60))
+            .after_connect(move |connection, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers (the web app) work while the ingester writes;
+                        // NORMAL is durable across application crashes in WAL mode.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *connection)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *connection)
+                            .await?;
+                        sqlx::query(&format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
+                            .execute(&mut *connection)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *connection)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(SqlStore { pool, backend })
+    }
+
+    /// Starts a write transaction. SQLite takes the write lock at once (`BEGIN IMMEDIATE`), so
+    /// that a transaction which reads before it writes cannot fail when it upgrades its lock.
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+/// Creates the folder of a SQLite file and asks sqlx to create the file when it is missing.
+fn prepare_sqlite_url(url: &str) -> StoreResult<String> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:" && !path.is_empty() {
+        if let Some(parent) = std::path::Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
+            }
+        }
+    }
+    let query = if query.contains("mode=") {
+        query.to_string()
+    } else if query.is_empty() {
+        "mode=rwc".to_string()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+fn parse_risk(value: &str) -> StoreResult<Risk> {
+    Risk::parse(value).ok_or_else(|| StoreError::Corrupt(format!("unknown risk {value:?}")))
+}
+
+fn parse_auto_kind(value: &str) -> StoreResult<AutoKind> {
+    AutoKind::parse(value)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown auto kind {value:?}")))
+}
+
+fn parse_status(value: &str) -> StoreResult<ThreadStatus> {
+    ThreadStatus::parse(value)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown thread status {value:?}")))
+}
+
+fn count(row: &AnyRow, column: &str) -> StoreResult<i64> {
+    Ok(row.try_get::<i64, _>(column)?)
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    #[instrument(skip_all)]
+    async fn migrate(&self) -> StoreResult<()> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATOR.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATOR.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all, fields(n_messages = batch.len()))]
+    async fn store_raw_batch(&self, batch: &[NewRaw]) -> StoreResult<Vec<RawOutcome>> {
+        let mut tx = self.begin_write().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for item in batch {
+            let known_position: Option<i64> = sqlx::query_scalar(
+                "SELECT raw_message_id FROM source_positions WHERE source_key = $1",
+            )
+            .bind(&item.source_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(raw_id) = known_position {
+                outcomes.push(RawOutcome::Known(raw_id));
+                continue;
+            }
+            let inserted: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO raw_messages (dedupe_key, raw, size_bytes, received_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+            )
+            .bind(&item.dedupe_key)
+            .bind(&item.raw)
+            .bind(item.raw.len() as i64)
+            .bind(item.received_at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let outcome = match inserted {
+                Some(raw_id) => RawOutcome::New(raw_id),
+                None => {
+                    let raw_id: i64 =
+                        sqlx::query_scalar("SELECT id FROM raw_messages WHERE dedupe_key = $1")
+                            .bind(&item.dedupe_key)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    RawOutcome::Known(raw_id)
+                }
+            };
+            sqlx::query(
+                "INSERT INTO source_positions (source_key, raw_message_id, seen_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (source_key) DO NOTHING",
+            )
+            .bind(&item.source_key)
+            .bind(outcome.id())
+            .bind(item.received_at)
+            .execute(&mut *tx)
+            .await?;
+            outcomes.push(outcome);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn raw_message(&self, id: RawMessageId) -> StoreResult<Option<RawMessage>> {
+        let row = sqlx::query(
+            "SELECT id, raw, received_at, processed_at FROM raw_messages WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(RawMessage {
+                id: row.try_get("id")?,
+                raw: row.try_get("raw")?,
+                received_at: row.try_get("received_at")?,
+                processed_at: row.try_get("processed_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn unprocessed_raw_ids(&self, limit: i64) -> StoreResult<Vec<RawMessageId>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM raw_messages WHERE processed_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn contact_history(&self, address: &EmailAddress) -> StoreResult<ContactHistory> {
+        let row = sqlx::query(
+            "SELECT id, known_country, known_language FROM contacts WHERE email_key = $1",
+        )
+        .bind(address.key())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(ContactHistory::default());
+        };
+        let contact_id: i64 = row.try_get("id")?;
+        let known_country: Option<String> = row.try_get("known_country")?;
+        let known_language: Option<String> = row.try_get("known_language")?;
+        let languages: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT m.language FROM messages m JOIN threads t ON t.id = m.thread_id \
+             WHERE t.contact_id = $1 AND m.direction = 'inbound' ORDER BY m.received_at DESC, m.id DESC LIMIT 5",
+        )
+        .bind(contact_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let n_previous_messages: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages m JOIN threads t ON t.id = m.thread_id WHERE t.contact_id = $1",
+        )
+        .bind(contact_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ContactHistory {
+            known_country: known_country.and_then(|c| CountryCode::parse(&c).ok()),
+            known_language: known_language.and_then(|l| LanguageCode::parse(&l).ok()),
+            n_previous_messages,
+            last_languages: languages
+                .into_iter()
+                .flatten()
+                .filter_map(|l| LanguageCode::parse(&l).ok())
+                .collect(),
+        })
+    }
+
+    #[instrument(skip_all, fields(raw_message_id = message.raw_message_id))]
+    async fn record_message(&self, message: &NewMessage) -> StoreResult<Recorded> {
+        let mut tx = self.begin_write().await?;
+        // The first statement writes, and doubles as the replay guard.
+        let marked = sqlx::query("UPDATE raw_messages SET processed_at = $1, problem = $2 WHERE id = $3 AND processed_at IS NULL")
+            .bind(message.processed_at)
+            .bind(&message.parse_problem)
+            .bind(message.raw_message_id)
+            .execute(&mut *tx)
+            .await?;
+        if marked.rows_affected() == 0 {
+            let row = sqlx::query("SELECT id, thread_id FROM messages WHERE raw_message_id = $1")
+                .bind(message.raw_message_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "raw message {} is marked processed or missing, and has no message",
+                        message.raw_message_id
+                    ))
+                })?;
+            tx.rollback().await?;
+            return Ok(Recorded {
+                message_id: row.try_get("id")?,
+                thread_id: row.try_get("thread_id")?,
+                new_thread: false,
+                newly_recorded: false,
+            });
+        }
+
+        let contact_id: Option<i64> = match &message.from_address {
+            Some(address) => Some(
+                sqlx::query_scalar(
+                    "INSERT INTO contacts (email_key, email, display_name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+                     ON CONFLICT (email_key) DO UPDATE SET display_name = COALESCE(excluded.display_name, contacts.display_name), \
+                     updated_at = excluded.updated_at RETURNING id",
+                )
+                .bind(address.key())
+                .bind(address.as_str())
+                .bind(&message.from_name)
+                .bind(message.processed_at)
+                .fetch_one(&mut *tx)
+                .await?,
+            ),
+            None => None,
+        };
+
+        let mut thread_id: Option<i64> = None;
+        for referenced in &message.threading.referenced_ids {
+            thread_id = sqlx::query_scalar(
+                "SELECT thread_id FROM thread_message_ids WHERE message_id = $1",
+            )
+            .bind(referenced.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if thread_id.is_some() {
+                break;
+            }
+        }
+        if thread_id.is_none() {
+            if let Some(token) = &message.threading.token {
+                thread_id = sqlx::query_scalar("SELECT id FROM threads WHERE token = $1")
+                    .bind(token.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
+        }
+
+        // Auto-mail does not make the person wait for us: it neither starts nor restarts the clock.
+        let is_human = message.auto_kind == AutoKind::None;
+        let waiting_since = if is_human {
+            Some(message.received_at)
+        } else {
+            None
+        };
+        let new_thread = thread_id.is_none();
+        let thread_id = match thread_id {
+            Some(thread_id) => {
+                sqlx::query(
+                    "UPDATE threads SET \
+                       status = CASE WHEN $1 = 1 AND status IN ('waiting', 'closed') THEN 'new' ELSE status END, \
+                       closed_at = CASE WHEN $1 = 1 AND status = 'closed' THEN NULL ELSE closed_at END, \
+                       waiting_since = COALESCE(waiting_since, $2), \
+                       last_inbound_at = CASE WHEN last_inbound_at > $3 THEN last_inbound_at ELSE $3 END, \
+                       risk = CASE WHEN risk_rank >= $4 THEN risk ELSE $5 END, \
+                       risk_rank = CASE WHEN risk_rank >= $4 THEN risk_rank ELSE $4 END, \
+                       language = CASE WHEN $1 = 1 THEN COALESCE($6, language) ELSE language END, \
+                       country = COALESCE(country, $7), \
+                       n_messages = n_messages + 1, \
+                       updated_at = $8 \
+                     WHERE id = $9",
+                )
+                .bind(i64::from(is_human))
+                .bind(waiting_since)
+                .bind(message.received_at)
+                .bind(message.risk.rank())
+                .bind(message.risk.as_str())
+                .bind(message.language.as_ref().map(LanguageCode::as_str))
+                .bind(message.country.as_ref().map(CountryCode::as_str))
+                .bind(message.processed_at)
+                .bind(thread_id)
+                .execute(&mut *tx)
+                .await?;
+                thread_id
+            }
+            None => {
+                let subject = if message.subject.trim().is_empty() {
+                    "(no subject)".to_string()
+                } else {
+                    message.subject.clone()
+                };
+                let mut created = None;
+                // Tokens are random; on the rare collision, draw another.
+                for _ in 0..20 {
+                    let token = ThreadToken::random();
+                    created = sqlx::query_scalar(
+                        "INSERT INTO threads (token, contact_id, subject, status, risk, risk_rank, language, country, auto_kind, \
+                           n_messages, first_inbound_at, last_inbound_at, waiting_since, created_at, updated_at) \
+                         VALUES ($1, $2, $3, 'new', $4, $5, $6, $7, $8, 1, $9, $9, $10, $11, $11) \
+                         ON CONFLICT (token) DO NOTHING RETURNING id",
+                    )
+                    .bind(token.as_str())
+                    .bind(contact_id)
+                    .bind(&subject)
+                    .bind(message.risk.as_str())
+                    .bind(message.risk.rank())
+                    .bind(message.language.as_ref().map(LanguageCode::as_str))
+                    .bind(message.country.as_ref().map(CountryCode::as_str))
+                    .bind(message.auto_kind.as_str())
+                    .bind(message.received_at)
+                    .bind(waiting_since)
+                    .bind(message.processed_at)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if created.is_some() {
+                        break;
+                    }
+                }
+                created.ok_or_else(|| {
+                    StoreError::Corrupt("could not draw a free thread token".into())
+                })?
+            }
+        };
+
+        let message_row_id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (raw_message_id, thread_id, direction, message_id, in_reply_to, references_header, \
+               from_address, from_name, subject, sent_at, received_at, body_text, new_text, has_html, n_attachments, \
+               parse_problem, language, language_confidence, country, risk, auto_kind, triage_json) \
+             VALUES ($1, $2, 'inbound', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+             RETURNING id",
+        )
+        .bind(message.raw_message_id)
+        .bind(thread_id)
+        .bind(message.message_id.as_ref().map(MessageId::as_str))
+        .bind(&message.in_reply_to)
+        .bind(&message.references_header)
+        .bind(message.from_address.as_ref().map(EmailAddress::as_str))
+        .bind(&message.from_name)
+        .bind(&message.subject)
+        .bind(message.sent_at)
+        .bind(message.received_at)
+        .bind(&message.body_text)
+        .bind(&message.new_text)
+        .bind(i64::from(message.has_html))
+        .bind(message.n_attachments)
+        .bind(&message.parse_problem)
+        .bind(message.language.as_ref().map(LanguageCode::as_str))
+        .bind(message.language_confidence)
+        .bind(message.country.as_ref().map(CountryCode::as_str))
+        .bind(message.risk.as_str())
+        .bind(message.auto_kind.as_str())
+        .bind(&message.triage_json)
+        .fetch_one(&mut *tx)
+        .await?;
+
+        if let Some(message_id) = &message.message_id {
+            sqlx::query(
+                "INSERT INTO thread_message_ids (message_id, thread_id) VALUES ($1, $2) ON CONFLICT (message_id) DO NOTHING",
+            )
+            .bind(message_id.as_str())
+            .bind(thread_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Recorded {
+            message_id: message_row_id,
+            thread_id,
+            new_thread,
+            newly_recorded: true,
+        })
+    }
+
+    async fn checkpoint(&self, mailbox: &str) -> StoreResult<Option<Checkpoint>> {
+        let row = sqlx::query(
+            "SELECT mailbox, uid_validity, last_uid FROM mailbox_checkpoints WHERE mailbox = $1",
+        )
+        .bind(mailbox)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(Checkpoint {
+                mailbox: row.try_get("mailbox")?,
+                uid_validity: row.try_get("uid_validity")?,
+                last_uid: row.try_get("last_uid")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_checkpoint(&self, checkpoint: &Checkpoint, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO mailbox_checkpoints (mailbox, uid_validity, last_uid, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = excluded.last_uid, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&checkpoint.mailbox)
+        .bind(checkpoint.uid_validity)
+        .bind(checkpoint.last_uid)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn queue(&self, limit: i64) -> StoreResult<Vec<QueueEntry>> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.token, t.subject, t.status, t.risk, t.language, t.country, t.auto_kind, t.n_messages, \
+               t.first_inbound_at, t.last_inbound_at, t.waiting_since, c.email, c.display_name \
+             FROM threads t LEFT JOIN contacts c ON c.id = t.contact_id \
+             WHERE t.status <> 'closed' \
+             ORDER BY t.risk_rank DESC, CASE WHEN t.waiting_since IS NULL THEN 1 ELSE 0 END, \
+               t.waiting_since ASC, t.last_inbound_at ASC, t.id ASC \
+             LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QueueEntry {
+                    thread_id: row.try_get("id")?,
+                    token: row.try_get("token")?,
+                    subject: row.try_get("subject")?,
+                    status: parse_status(&row.try_get::<String, _>("status")?)?,
+                    risk: parse_risk(&row.try_get::<String, _>("risk")?)?,
+                    language: row.try_get("language")?,
+                    country: row.try_get("country")?,
+                    auto_kind: parse_auto_kind(&row.try_get::<String, _>("auto_kind")?)?,
+                    n_messages: row.try_get("n_messages")?,
+                    first_inbound_at: row.try_get("first_inbound_at")?,
+                    last_inbound_at: row.try_get("last_inbound_at")?,
+                    waiting_since: row.try_get("waiting_since")?,
+                    contact_email: row.try_get("email")?,
+                    contact_name: row.try_get("display_name")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn thread_messages(&self, thread_id: ThreadId) -> StoreResult<Vec<MessageRow>> {
+        let rows = sqlx::query(
+            "SELECT id, raw_message_id, thread_id, direction, message_id, from_address, from_name, subject, received_at, \
+               body_text, new_text, parse_problem, language, risk, auto_kind, triage_json \
+             FROM messages WHERE thread_id = $1 ORDER BY received_at, id",
+        )
+        .bind(thread_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(MessageRow {
+                    id: row.try_get("id")?,
+                    raw_message_id: row.try_get("raw_message_id")?,
+                    thread_id: row.try_get("thread_id")?,
+                    direction: row.try_get("direction")?,
+                    message_id: row.try_get("message_id")?,
+                    from_address: row.try_get("from_address")?,
+                    from_name: row.try_get("from_name")?,
+                    subject: row.try_get("subject")?,
+                    received_at: row.try_get("received_at")?,
+                    body_text: row.try_get("body_text")?,
+                    new_text: row.try_get("new_text")?,
+                    parse_problem: row.try_get("parse_problem")?,
+                    language: row.try_get("language")?,
+                    risk: parse_risk(&row.try_get::<String, _>("risk")?)?,
+                    auto_kind: parse_auto_kind(&row.try_get::<String, _>("auto_kind")?)?,
+                    triage_json: row.try_get("triage_json")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn counts(&self) -> StoreResult<Counts> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM raw_messages) AS raw_messages, \
+               (SELECT COUNT(*) FROM source_positions) AS source_positions, \
+               (SELECT COUNT(*) FROM messages) AS messages, \
+               (SELECT COUNT(*) FROM threads) AS threads, \
+               (SELECT COUNT(*) FROM contacts) AS contacts, \
+               (SELECT COUNT(*) FROM raw_messages WHERE processed_at IS NULL) AS unprocessed",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Counts {
+            raw_messages: count(&row, "raw_messages")?,
+            source_positions: count(&row, "source_positions")?,
+            messages: count(&row, "messages")?,
+            threads: count(&row, "threads")?,
+            contacts: count(&row, "contacts")?,
+            unprocessed: count(&row, "unprocessed")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prepare_sqlite_url;
+
+    #[test]
+    fn sqlite_urls_create_their_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/db.sqlite");
+        let url = prepare_sqlite_url(&format!("sqlite://{}", path.display())).unwrap();
+        assert!(url.ends_with("db.sqlite?mode=rwc"), "{url}");
+        assert!(path.parent().unwrap().is_dir());
+        let url = prepare_sqlite_url("sqlite://x.db?mode=ro").unwrap();
+        assert_eq!(url, "sqlite://x.db?mode=ro");
+    }
+}

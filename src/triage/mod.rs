@@ -1,0 +1,115 @@
+//! Triage: a pure function from a parsed message (and the sender's history) to a decision
+//! with evidence. No IO happens here: no database, no network, no files, no clock.
+//!
+//! Every field carries a confidence and the evidence behind it, so that a navigator can see
+//! why and override it.
+
+pub mod language;
+pub mod text;
+
+use crate::domain::{AutoKind, CountryCode, LanguageCode, Risk};
+use crate::mail::ParsedMessage;
+use serde::Serialize;
+
+/// What triage needs to know about the deployment.
+#[derive(Debug, Clone)]
+pub struct TriageConfig {
+    /// The languages the deployment serves; short texts are only classified as one of them.
+    pub languages: Vec<LanguageCode>,
+    /// The domain of our own Message-IDs: mail carrying it came from us.
+    pub message_id_domain: String,
+}
+
+impl TriageConfig {
+    pub fn from_settings(settings: &crate::config::Settings) -> TriageConfig {
+        TriageConfig {
+            languages: settings
+                .triage
+                .languages
+                .iter()
+                .filter_map(|code| LanguageCode::parse(code).ok())
+                .collect(),
+            message_id_domain: settings.mail.message_id_domain.to_ascii_lowercase(),
+        }
+    }
+}
+
+/// What we already know about the sender, from the store.
+#[derive(Debug, Clone, Default)]
+pub struct SenderHistory {
+    /// Confirmed by a navigator.
+    pub known_country: Option<CountryCode>,
+    /// Confirmed by a navigator.
+    pub known_language: Option<LanguageCode>,
+    /// Languages of the sender's latest messages, newest first.
+    pub recent_languages: Vec<LanguageCode>,
+}
+
+/// One reason behind a decision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    /// What kind of signal, e.g. `whatlang`, `script`, `header`, `phrase`.
+    pub signal: String,
+    /// What exactly was seen.
+    pub detail: String,
+    /// How much it counted, 0 to 1.
+    pub weight: f64,
+}
+
+impl Evidence {
+    pub fn new(signal: &str, detail: impl Into<String>, weight: f64) -> Evidence {
+        Evidence {
+            signal: signal.to_string(),
+            detail: detail.into(),
+            weight,
+        }
+    }
+}
+
+/// A value with how sure we are and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Detected<T> {
+    pub value: T,
+    pub confidence: f64,
+    pub evidence: Vec<Evidence>,
+}
+
+/// Everything triage decided about one message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TriageDecision {
+    /// `None` when the text gives no usable signal.
+    pub language: Option<Detected<LanguageCode>>,
+    /// `None` means unknown: a wrong country means a wrong crisis line, so we do not guess.
+    pub country: Option<Detected<CountryCode>>,
+    pub risk: Detected<Risk>,
+    pub auto_kind: Detected<AutoKind>,
+}
+
+/// The decision and the text it was made on.
+#[derive(Debug, Clone)]
+pub struct Triaged {
+    pub parts: text::TextParts,
+    pub decision: TriageDecision,
+}
+
+/// Triage one message. Pure: the same input always gives the same decision.
+pub fn triage(message: &ParsedMessage, history: &SenderHistory, config: &TriageConfig) -> Triaged {
+    let parts = text::split_new_text(&message.text);
+    let language = language::detect(message, &parts.new_text, history, config);
+    let decision = TriageDecision {
+        language,
+        // Country, risk and auto-mail detection plug in here (issue: triage that a navigator can trust).
+        country: None,
+        risk: Detected {
+            value: Risk::None,
+            confidence: 0.0,
+            evidence: Vec::new(),
+        },
+        auto_kind: Detected {
+            value: AutoKind::None,
+            confidence: 0.0,
+            evidence: Vec::new(),
+        },
+    };
+    Triaged { parts, decision }
+}
