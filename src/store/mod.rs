@@ -217,6 +217,9 @@ pub trait Store: Send + Sync {
     /// its raw message processed. Recording the same raw message twice changes nothing.
     async fn record_message(&self, message: &NewMessage) -> StoreResult<Recorded>;
 
+    /// The thread a Message-ID (inbound or ours) belongs to.
+    async fn thread_of_message_id(&self, message_id: &MessageId) -> StoreResult<Option<ThreadId>>;
+
     async fn checkpoint(&self, mailbox: &str) -> StoreResult<Option<Checkpoint>>;
     async fn save_checkpoint(&self, checkpoint: &Checkpoint, now: i64) -> StoreResult<()>;
 

@@ -446,6 +446,15 @@ impl Store for SqlStore {
         })
     }
 
+    async fn thread_of_message_id(&self, message_id: &MessageId) -> StoreResult<Option<ThreadId>> {
+        Ok(
+            sqlx::query_scalar("SELECT thread_id FROM thread_message_ids WHERE message_id = $1")
+                .bind(message_id.as_str())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     async fn checkpoint(&self, mailbox: &str) -> StoreResult<Option<Checkpoint>> {
         let row = sqlx::query(
             "SELECT mailbox, uid_validity, last_uid FROM mailbox_checkpoints WHERE mailbox = $1",

@@ -1,0 +1,221 @@
+//! The `concierge` binary: commands, output, and configuration errors.
+
+use crate::harness::{fixtures, simple_message};
+use std::process::Command;
+
+fn concierge(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_concierge"));
+    command.current_dir(dir).env("RUST_LOG", "warn");
+    command
+}
+
+#[test]
+fn triage_prints_the_decision_as_json_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.eml");
+    std::fs::write(
+        &file,
+        simple_message(
+            "t@x.de",
+            "jonas@example.de",
+            "Hilfe gesucht",
+            "Hallo, ich bin Musiker und suche seit Monaten einen Therapieplatz in Hamburg.",
+        ),
+    )
+    .unwrap();
+    let output = concierge(dir.path())
+        .arg("triage")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    assert_eq!(json["language"]["value"], "de");
+    assert!(json["language"]["evidence"]
+        .as_array()
+        .is_some_and(|e| !e.is_empty()));
+    for field in ["country", "risk", "auto_kind"] {
+        assert!(json.get(field).is_some(), "field {field} is missing");
+    }
+    assert!(
+        !dir.path().join("var").exists(),
+        "triage must not create a database"
+    );
+}
+
+#[test]
+fn ingest_then_queue_on_the_embedded_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = fixtures().join("inbox");
+    let maildir = dir.path().join("mail");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    for name in ["001.eml", "002.eml", "003.eml"] {
+        std::fs::copy(inbox.join(name), maildir.join("new").join(name)).unwrap();
+    }
+    let output = concierge(dir.path())
+        .arg("ingest")
+        .arg(&maildir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = String::from_utf8(output.stdout).unwrap();
+    assert!(summary.contains("new messages: 3"), "{summary}");
+    assert!(dir.path().join("var/concierge.db").exists());
+    // `ingest PATH` reads a Maildir without changing it.
+    assert_eq!(std::fs::read_dir(maildir.join("new")).unwrap().count(), 3);
+
+    let again = concierge(dir.path())
+        .arg("ingest")
+        .arg(&maildir)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(again.stdout)
+        .unwrap()
+        .contains("already known: 3"));
+
+    let single = concierge(dir.path())
+        .arg("ingest")
+        .arg(inbox.join("004.eml"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(single.stdout)
+        .unwrap()
+        .contains("new messages: 1"));
+
+    let queue = concierge(dir.path()).arg("queue").output().unwrap();
+    let queue = String::from_utf8(queue.stdout).unwrap();
+    assert!(
+        queue.contains("4 open threads") || queue.contains("3 open threads"),
+        "{queue}"
+    );
+}
+
+#[test]
+fn an_mbox_file_is_ingested_message_by_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut mbox = Vec::new();
+    for i in 0..3 {
+        mbox.extend_from_slice(
+            format!("From sender{i}@example.org Wed Nov 25 10:00:00 2026\n").as_bytes(),
+        );
+        mbox.extend_from_slice(&simple_message(
+            &format!("mbox{i}@x"),
+            &format!("sender{i}@example.org"),
+            "Hello",
+            "A question about therapy grants for musicians.",
+        ));
+        mbox.extend_from_slice(b"\n");
+    }
+    let path = dir.path().join("archive.mbox");
+    std::fs::write(&path, mbox).unwrap();
+    let output = concierge(dir.path())
+        .arg("ingest")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("new messages: 3"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_configuration_mistake_names_the_key_and_the_file_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.toml"), "[imap]\nport = 99999\n").unwrap();
+    let output = concierge(dir.path())
+        .args(["--config", "bad.toml", "serve"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("imap.port") && stderr.contains("bad.toml"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("var").exists(), "nothing started");
+
+    let output = concierge(dir.path())
+        .arg("serve")
+        .env("CONCIERGE__INBOX__KIND", "pigeon")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("inbox.kind") && stderr.contains("CONCIERGE__INBOX__KIND"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_with_the_demo_shows_the_samples_on_the_queue_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::harness::free_port();
+    let mut child = concierge(dir.path())
+        .args(["serve", "--demo"])
+        .env("CONCIERGE__WEB__BIND", format!("127.0.0.1:{port}"))
+        .env("CONCIERGE__MAILDIR__POLL_INTERVAL_MS", "100")
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut page = String::new();
+    while start.elapsed() < std::time::Duration::from_secs(30) {
+        if let Ok(body) = http_get(port, "/") {
+            page = body;
+            if page.contains("Therapieplatz gesucht") && page.contains("4 open") {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Then a dropped .eml appears too.
+    std::fs::write(
+        dir.path().join("var/inbox/new/dropped.eml"),
+        simple_message(
+            "dropped@x.org",
+            "kim@example.org",
+            "Dropped by hand",
+            "Just checking that this arrives.",
+        ),
+    )
+    .unwrap();
+    let mut dropped_seen = false;
+    while start.elapsed() < std::time::Duration::from_secs(40) {
+        if http_get(port, "/").is_ok_and(|body| body.contains("Dropped by hand")) {
+            dropped_seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().ok();
+    child.wait().ok();
+    assert!(
+        page.contains("Therapieplatz gesucht") && page.contains("4 open"),
+        "{page}"
+    );
+    assert!(dropped_seen, "a dropped .eml shows on the queue page");
+}
+
+/// A minimal HTTP/1.0 GET, enough for a local test.
+pub fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}

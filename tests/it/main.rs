@@ -1,0 +1,11 @@
+//! One integration-test binary. Tests talk to real servers started by `harness`: SQLite files,
+//! a PostgreSQL cluster (from `TEST_DATABASE_URL`, which `scripts/test` provides), and a
+//! Dovecot IMAP server per test.
+
+mod harness;
+
+mod cli;
+mod imap;
+mod ingest;
+mod store;
+mod web;

@@ -1,0 +1,199 @@
+//! Store conformance: every test runs on SQLite and on PostgreSQL.
+
+use crate::harness::TestDb;
+use crate::on_both_backends;
+use concierge::domain::{
+    AutoKind, CountryCode, EmailAddress, LanguageCode, MessageId, Risk, ThreadToken,
+};
+use concierge::store::{Checkpoint, NewMessage, NewRaw, RawOutcome, ThreadingKeys};
+
+fn raw(source_key: &str, dedupe_key: &str) -> NewRaw {
+    NewRaw {
+        source_key: source_key.into(),
+        dedupe_key: dedupe_key.into(),
+        raw: format!("Subject: {dedupe_key}\r\n\r\nbody").into_bytes(),
+        received_at: 1_000,
+    }
+}
+
+fn message(raw_message_id: i64, message_id: &str, from: &str) -> NewMessage {
+    NewMessage {
+        raw_message_id,
+        message_id: Some(MessageId::parse(message_id).unwrap()),
+        in_reply_to: None,
+        references_header: None,
+        from_address: Some(EmailAddress::parse(from).unwrap()),
+        from_name: Some("Test Person".into()),
+        subject: format!("subject of {message_id}"),
+        sent_at: Some(500),
+        received_at: 1_000 + raw_message_id,
+        body_text: "body".into(),
+        new_text: "body".into(),
+        has_html: false,
+        n_attachments: 0,
+        parse_problem: None,
+        language: Some(LanguageCode::parse("en").unwrap()),
+        language_confidence: Some(0.9),
+        country: None,
+        risk: Risk::None,
+        auto_kind: AutoKind::None,
+        triage_json: "{}".into(),
+        threading: ThreadingKeys::default(),
+        processed_at: 2_000,
+    }
+}
+
+async fn stored(db: &TestDb, source_key: &str) -> i64 {
+    let outcome = db
+        .store
+        .store_raw_batch(&[raw(source_key, source_key)])
+        .await
+        .unwrap();
+    match outcome[0] {
+        RawOutcome::New(id) => id,
+        RawOutcome::Known(id) => panic!("{source_key} was already known as {id}"),
+    }
+}
+
+on_both_backends! {
+    async fn raw_messages_are_stored_once(db: TestDb) {
+        let first = db.store.store_raw_batch(&[raw("imap:a:1:1", "k1"), raw("imap:a:1:2", "k2")]).await.unwrap();
+        assert!(matches!(first[..], [RawOutcome::New(_), RawOutcome::New(_)]), "{first:?}");
+        // The same source position again, and the same message seen at a new position.
+        let again = db.store.store_raw_batch(&[raw("imap:a:1:1", "k1"), raw("imap:a:2:7", "k2"), raw("imap:a:2:8", "k3")]).await.unwrap();
+        assert_eq!(again[0], RawOutcome::Known(first[0].id()));
+        assert_eq!(again[1], RawOutcome::Known(first[1].id()));
+        assert!(matches!(again[2], RawOutcome::New(_)));
+        // Duplicates inside one batch.
+        let within = db.store.store_raw_batch(&[raw("x:1", "k9"), raw("x:2", "k9")]).await.unwrap();
+        assert!(matches!(within[0], RawOutcome::New(_)));
+        assert_eq!(within[1], RawOutcome::Known(within[0].id()));
+        let counts = db.store.counts().await.unwrap();
+        assert_eq!(counts.raw_messages, 4);
+        assert_eq!(counts.source_positions, 6);
+        assert_eq!(counts.unprocessed, 4);
+        let loaded = db.store.raw_message(first[0].id()).await.unwrap().unwrap();
+        assert_eq!(loaded.raw, b"Subject: k1\r\n\r\nbody");
+        assert_eq!(loaded.processed_at, None);
+    }
+
+    async fn messages_thread_by_reply_headers_and_token(db: TestDb) {
+        let root_raw = stored(&db, "r1").await;
+        let root = db.store.record_message(&message(root_raw, "root@x.org", "ana@example.org")).await.unwrap();
+        assert!(root.new_thread && root.newly_recorded);
+
+        let reply_raw = stored(&db, "r2").await;
+        let mut reply = message(reply_raw, "reply@x.org", "ana@example.org");
+        reply.threading.referenced_ids = vec![MessageId::parse("unknown@x.org").unwrap(), MessageId::parse("root@x.org").unwrap()];
+        let reply = db.store.record_message(&reply).await.unwrap();
+        assert_eq!(reply.thread_id, root.thread_id);
+        assert!(!reply.new_thread);
+
+        let queue = db.store.queue(10).await.unwrap();
+        assert_eq!(queue.len(), 1);
+        let token = ThreadToken::parse(&queue[0].token).unwrap();
+        assert_eq!(queue[0].n_messages, 2);
+        assert_eq!(queue[0].contact_email.as_deref(), Some("ana@example.org"));
+
+        let by_token_raw = stored(&db, "r3").await;
+        let mut by_token = message(by_token_raw, "other@y.org", "ana@example.org");
+        by_token.threading.token = Some(token);
+        assert_eq!(db.store.record_message(&by_token).await.unwrap().thread_id, root.thread_id);
+
+        let unrelated_raw = stored(&db, "r4").await;
+        let unrelated = db.store.record_message(&message(unrelated_raw, "new@z.org", "bo@example.org")).await.unwrap();
+        assert_ne!(unrelated.thread_id, root.thread_id);
+        assert!(unrelated.new_thread);
+
+        assert_eq!(db.store.thread_of_message_id(&MessageId::parse("reply@x.org").unwrap()).await.unwrap(), Some(root.thread_id));
+        let messages = db.store.thread_messages(root.thread_id).await.unwrap();
+        assert_eq!(messages.iter().map(|m| m.raw_message_id).collect::<Vec<_>>(), vec![root_raw, reply_raw, by_token_raw]);
+        assert_eq!(db.store.counts().await.unwrap().unprocessed, 0);
+    }
+
+    async fn recording_twice_changes_nothing(db: TestDb) {
+        let raw_id = stored(&db, "once").await;
+        let first = db.store.record_message(&message(raw_id, "m@x.org", "ana@example.org")).await.unwrap();
+        let second = db.store.record_message(&message(raw_id, "m@x.org", "ana@example.org")).await.unwrap();
+        assert!(first.newly_recorded);
+        assert!(!second.newly_recorded);
+        assert_eq!((first.message_id, first.thread_id), (second.message_id, second.thread_id));
+        let counts = db.store.counts().await.unwrap();
+        assert_eq!((counts.messages, counts.threads, counts.contacts), (1, 1, 1));
+    }
+
+    async fn the_queue_puts_crisis_first_then_the_longest_wait(db: TestDb) {
+        let mut ids = Vec::new();
+        for (index, (risk, received_at)) in [(Risk::None, 100), (Risk::Crisis, 300), (Risk::Concern, 200), (Risk::None, 50), (Risk::Crisis, 400)].into_iter().enumerate() {
+            let raw_id = stored(&db, &format!("q{index}")).await;
+            let mut new = message(raw_id, &format!("q{index}@x.org"), &format!("p{index}@example.org"));
+            new.risk = risk;
+            new.received_at = received_at;
+            ids.push(db.store.record_message(&new).await.unwrap().thread_id);
+        }
+        let order: Vec<i64> = db.store.queue(10).await.unwrap().iter().map(|e| e.thread_id).collect();
+        assert_eq!(order, vec![ids[1], ids[4], ids[2], ids[3], ids[0]]);
+    }
+
+    async fn a_later_crisis_raises_the_thread_and_auto_mail_does_not_wait(db: TestDb) {
+        let first_raw = stored(&db, "c1").await;
+        let thread = db.store.record_message(&message(first_raw, "c1@x.org", "ana@example.org")).await.unwrap().thread_id;
+        let second_raw = stored(&db, "c2").await;
+        let mut second = message(second_raw, "c2@x.org", "ana@example.org");
+        second.risk = Risk::Crisis;
+        second.threading.referenced_ids = vec![MessageId::parse("c1@x.org").unwrap()];
+        db.store.record_message(&second).await.unwrap();
+        let third_raw = stored(&db, "c3").await;
+        let mut third = message(third_raw, "c3@x.org", "ana@example.org");
+        third.risk = Risk::None;
+        third.threading.referenced_ids = vec![MessageId::parse("c1@x.org").unwrap()];
+        db.store.record_message(&third).await.unwrap();
+        let entry = db.store.queue(10).await.unwrap().into_iter().find(|e| e.thread_id == thread).unwrap();
+        assert_eq!(entry.risk, Risk::Crisis, "risk never drops on its own");
+
+        let bulk_raw = stored(&db, "b1").await;
+        let mut bulk = message(bulk_raw, "b1@list.org", "news@list.org");
+        bulk.auto_kind = AutoKind::Bulk;
+        let bulk_thread = db.store.record_message(&bulk).await.unwrap().thread_id;
+        let entry = db.store.queue(10).await.unwrap().into_iter().find(|e| e.thread_id == bulk_thread).unwrap();
+        assert_eq!(entry.waiting_since, None);
+        assert_eq!(entry.auto_kind, AutoKind::Bulk);
+    }
+
+    async fn checkpoints_round_trip(db: TestDb) {
+        assert_eq!(db.store.checkpoint("imap:box").await.unwrap(), None);
+        let checkpoint = Checkpoint { mailbox: "imap:box".into(), uid_validity: 42, last_uid: 7 };
+        db.store.save_checkpoint(&checkpoint, 1).await.unwrap();
+        assert_eq!(db.store.checkpoint("imap:box").await.unwrap(), Some(checkpoint));
+        let moved = Checkpoint { mailbox: "imap:box".into(), uid_validity: 43, last_uid: 1 };
+        db.store.save_checkpoint(&moved, 2).await.unwrap();
+        assert_eq!(db.store.checkpoint("imap:box").await.unwrap(), Some(moved));
+    }
+
+    async fn unprocessed_raw_messages_are_listed_oldest_first(db: TestDb) {
+        let a = stored(&db, "u1").await;
+        let b = stored(&db, "u2").await;
+        assert_eq!(db.store.unprocessed_raw_ids(10).await.unwrap(), vec![a, b]);
+        db.store.record_message(&message(a, "u1@x.org", "ana@example.org")).await.unwrap();
+        assert_eq!(db.store.unprocessed_raw_ids(10).await.unwrap(), vec![b]);
+    }
+
+    async fn contact_history_remembers_languages(db: TestDb) {
+        let ana = EmailAddress::parse("Ana@Example.org").unwrap();
+        assert_eq!(db.store.contact_history(&ana).await.unwrap().n_previous_messages, 0);
+        let raw_id = stored(&db, "h1").await;
+        let mut new = message(raw_id, "h1@x.org", "ana@example.org");
+        new.language = Some(LanguageCode::parse("pt").unwrap());
+        new.country = Some(CountryCode::parse("BR").unwrap());
+        db.store.record_message(&new).await.unwrap();
+        let history = db.store.contact_history(&ana).await.unwrap();
+        assert_eq!(history.n_previous_messages, 1);
+        assert_eq!(history.last_languages, vec![LanguageCode::parse("pt").unwrap()]);
+        assert_eq!(history.known_country, None, "only a navigator's confirmation makes a country known");
+    }
+
+    async fn migrations_can_run_twice(db: TestDb) {
+        db.store.migrate().await.unwrap();
+        db.store.ping().await.unwrap();
+    }
+}
