@@ -44,8 +44,18 @@ pub enum Command {
     },
     /// Ingest one .eml file, a Maildir folder, or an mbox file, and print a summary.
     Ingest { path: PathBuf },
-    /// Print the triage decision for one .eml file as JSON, without storing anything.
-    Triage { file: PathBuf },
+    /// Print the triage decision for one .eml file as JSON, without storing anything;
+    /// or, with --eval DIR, evaluate triage on a labelled folder.
+    Triage {
+        #[arg(required_unless_present_any = ["eval", "eval_language"])]
+        file: Option<PathBuf>,
+        /// A folder of .eml files with labels*.csv (file,language,country,risk,auto).
+        #[arg(long, value_name = "DIR", conflicts_with = "file")]
+        eval: Option<PathBuf>,
+        /// A sentence file (language<TAB>text): language detection accuracy and speed.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "eval"])]
+        eval_language: Option<PathBuf>,
+    },
     /// Print the open threads: crisis first, then oldest first.
     Queue,
     /// Bring the database schema up to date.
@@ -58,7 +68,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { demo } => serve(settings, demo).await,
         Command::Ingest { path } => ingest(settings, &path).await,
-        Command::Triage { file } => triage_file(&settings, &file),
+        Command::Triage {
+            file: Some(file), ..
+        } => triage_file(&settings, &file),
+        Command::Triage {
+            eval: Some(dir), ..
+        } => {
+            let report = crate::eval::evaluate(&dir, &TriageConfig::from_settings(&settings))?;
+            print!("{}", report.render());
+            Ok(())
+        }
+        Command::Triage { eval_language: Some(path), .. } => {
+            let report = crate::eval::evaluate_language(&path, &TriageConfig::from_settings(&settings))?;
+            print!("{}", report.render());
+            Ok(())
+        }
+        Command::Triage { .. } => anyhow::bail!("give a FILE, --eval DIR or --eval-language FILE"),
         Command::Queue => print_queue(settings).await,
         Command::Migrate => {
             open_store(&settings).await?;

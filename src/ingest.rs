@@ -207,6 +207,18 @@ pub fn build_message(
             referenced_ids.push(reference.clone());
         }
     }
+    // A bounce carries the message that could not be delivered (ours): thread it there.
+    if decision.auto_kind.value == AutoKind::Bounce {
+        for (name, value) in &parsed.embedded_headers {
+            if name == "message-id" {
+                if let Ok(id) = crate::domain::MessageId::parse(value) {
+                    if !referenced_ids.contains(&id) {
+                        referenced_ids.insert(0, id);
+                    }
+                }
+            }
+        }
+    }
     let join_ids = |ids: &[crate::domain::MessageId]| {
         (!ids.is_empty()).then(|| {
             ids.iter()

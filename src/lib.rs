@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod eval;
 pub mod ingest;
 pub mod mail;
 pub mod source;

@@ -4,7 +4,10 @@
 //! Every field carries a confidence and the evidence behind it, so that a navigator can see
 //! why and override it.
 
+pub mod auto;
+pub mod country;
 pub mod language;
+pub mod risk;
 pub mod text;
 
 use crate::domain::{AutoKind, CountryCode, LanguageCode, Risk};
@@ -96,20 +99,45 @@ pub struct Triaged {
 pub fn triage(message: &ParsedMessage, history: &SenderHistory, config: &TriageConfig) -> Triaged {
     let parts = text::split_new_text(&message.text);
     let language = language::detect(message, &parts.new_text, history, config);
+    let auto_kind = auto::detect(message, config);
+    // Bounces, newsletters and our own mail are written by machines or organisations (a
+    // bounce carries our own reply, a newsletter talks about suicide prevention): they say
+    // nothing about a person. Everything else, auto-replies included, is read for crisis signals.
+    let risk = if matches!(
+        auto_kind.value,
+        AutoKind::Bounce | AutoKind::Bulk | AutoKind::Own
+    ) {
+        Detected {
+            value: Risk::None,
+            confidence: 0.8,
+            evidence: vec![Evidence::new(
+                "auto",
+                format!("{}: not read for crisis signals", auto_kind.value.as_str()),
+                0.0,
+            )],
+        }
+    } else {
+        // The subject of a reply repeats the conversation's first subject, which was read then.
+        let is_reply = !message.in_reply_to.is_empty() || !message.references.is_empty();
+        let subject_is_history =
+            is_reply && language::strip_reply_prefixes(&message.subject) != message.subject.trim();
+        let subject = if subject_is_history {
+            ""
+        } else {
+            message.subject.as_str()
+        };
+        risk::assess(subject, &parts.new_text)
+    };
     let decision = TriageDecision {
         language,
-        // Country, risk and auto-mail detection plug in here (issue: triage that a navigator can trust).
-        country: None,
-        risk: Detected {
-            value: Risk::None,
-            confidence: 0.0,
-            evidence: Vec::new(),
+        // A bounce or our own mail says where a server is, not a person.
+        country: if matches!(auto_kind.value, AutoKind::Bounce | AutoKind::Own) {
+            None
+        } else {
+            country::detect(message, &parts.new_text, &parts.signature, history)
         },
-        auto_kind: Detected {
-            value: AutoKind::None,
-            confidence: 0.0,
-            evidence: Vec::new(),
-        },
+        risk,
+        auto_kind,
     };
     Triaged { parts, decision }
 }

@@ -8,4 +8,5 @@ mod cli;
 mod imap;
 mod ingest;
 mod store;
+mod triage;
 mod web;

@@ -1,0 +1,341 @@
+//! The triage evaluation: a folder of labelled `.eml` files (`labels*.csv` with
+//! `file,language,country,risk,auto`) run through triage, with accuracy per field and per
+//! language, and every disagreement listed. `concierge triage --eval DIR` prints it.
+
+use crate::domain::{AutoKind, Risk};
+use crate::mail::parse_message;
+use crate::triage::{self, SenderHistory, TriageConfig};
+use anyhow::Context;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone)]
+pub struct Label {
+    pub file: String,
+    pub language: String,
+    pub country: String,
+    pub risk: Risk,
+    pub auto: AutoKind,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FieldScore {
+    pub n: usize,
+    pub correct: usize,
+}
+
+impl FieldScore {
+    fn add(&mut self, correct: bool) {
+        self.n += 1;
+        self.correct += usize::from(correct);
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        if self.n == 0 {
+            1.0
+        } else {
+            self.correct as f64 / self.n as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EvalReport {
+    pub n_messages: usize,
+    pub language: FieldScore,
+    pub country: FieldScore,
+    pub risk: FieldScore,
+    pub auto: FieldScore,
+    /// Crisis messages found as crisis (the number that matters most).
+    pub crisis_recall: FieldScore,
+    /// Crisis messages found as at least concern: none reaches the queue unflagged.
+    pub crisis_flagged: FieldScore,
+    /// Messages labelled none that were flagged crisis.
+    pub false_crisis: usize,
+    /// A country given where the label is another country or unknown: a wrong crisis line.
+    pub wrong_country: usize,
+    /// Countries left unknown where the label has one.
+    pub missed_country: usize,
+    pub per_language: BTreeMap<String, [FieldScore; 4]>,
+    pub disagreements: Vec<String>,
+}
+
+/// Reads every `labels*.csv` of a folder.
+pub fn read_labels(dir: &Path) -> anyhow::Result<Vec<Label>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("labels"))
+                && p.extension().is_some_and(|e| e == "csv")
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        anyhow::bail!("no labels*.csv in {}", dir.display());
+    }
+    let mut labels = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        for (line_number, line) in text.lines().enumerate().skip(1) {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+            let [file, language, country, risk, auto] = fields[..] else {
+                anyhow::bail!("{}:{}: expected 5 fields", path.display(), line_number + 1);
+            };
+            labels.push(Label {
+                file: file.to_string(),
+                language: language.to_string(),
+                country: country.to_string(),
+                risk: Risk::parse(risk).with_context(|| {
+                    format!("{}:{}: risk {risk:?}", path.display(), line_number + 1)
+                })?,
+                auto: AutoKind::parse(auto).with_context(|| {
+                    format!("{}:{}: auto {auto:?}", path.display(), line_number + 1)
+                })?,
+            });
+        }
+    }
+    Ok(labels)
+}
+
+/// Runs triage over a labelled folder.
+pub fn evaluate(dir: &Path, config: &TriageConfig) -> anyhow::Result<EvalReport> {
+    let labels = read_labels(dir)?;
+    let mut report = EvalReport::default();
+    for label in &labels {
+        let raw = std::fs::read(dir.join(&label.file))
+            .with_context(|| format!("reading {}", label.file))?;
+        let parsed =
+            parse_message(&raw).map_err(|failure| anyhow::anyhow!("{}: {failure}", label.file))?;
+        let decision = triage::triage(&parsed, &SenderHistory::default(), config).decision;
+        let language = decision
+            .language
+            .as_ref()
+            .map(|d| d.value.to_string())
+            .unwrap_or_else(|| "?".into());
+        let country = decision
+            .country
+            .as_ref()
+            .map(|d| d.value.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        let risk = decision.risk.value;
+        let auto = decision.auto_kind.value;
+        report.n_messages += 1;
+        let checks = [
+            (
+                "language",
+                language == label.language,
+                language.clone(),
+                label.language.clone(),
+            ),
+            (
+                "country",
+                country == label.country,
+                country.clone(),
+                label.country.clone(),
+            ),
+            (
+                "risk",
+                risk == label.risk,
+                risk.as_str().to_string(),
+                label.risk.as_str().to_string(),
+            ),
+            (
+                "auto",
+                auto == label.auto,
+                auto.as_str().to_string(),
+                label.auto.as_str().to_string(),
+            ),
+        ];
+        let per_language = report
+            .per_language
+            .entry(label.language.clone())
+            .or_default();
+        for (index, (field, correct, got, expected)) in checks.iter().enumerate() {
+            per_language[index].add(*correct);
+            if !correct {
+                let why = match *field {
+                    "risk" => decision
+                        .risk
+                        .evidence
+                        .iter()
+                        .map(|e| e.detail.clone())
+                        .collect::<Vec<_>>()
+                        .join(" | "),
+                    "country" => decision
+                        .country
+                        .as_ref()
+                        .map(|d| {
+                            d.evidence
+                                .iter()
+                                .map(|e| e.detail.clone())
+                                .collect::<Vec<_>>()
+                                .join(" | ")
+                        })
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                report.disagreements.push(format!(
+                    "{} {field}: expected {expected}, got {got} {why}",
+                    label.file
+                ));
+            }
+        }
+        report.language.add(checks[0].1);
+        report.country.add(checks[1].1);
+        report.risk.add(checks[2].1);
+        report.auto.add(checks[3].1);
+        if label.risk == Risk::Crisis {
+            report.crisis_recall.add(risk == Risk::Crisis);
+            report.crisis_flagged.add(risk >= Risk::Concern);
+        }
+        if label.risk == Risk::None && risk == Risk::Crisis {
+            report.false_crisis += 1;
+        }
+        if country != "unknown" && country != label.country {
+            report.wrong_country += 1;
+        }
+        if country == "unknown" && label.country != "unknown" {
+            report.missed_country += 1;
+        }
+    }
+    Ok(report)
+}
+
+impl EvalReport {
+    /// The report as a text table.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let pct = |score: &FieldScore| {
+            format!(
+                "{:5.1}% ({}/{})",
+                100.0 * score.accuracy(),
+                score.correct,
+                score.n
+            )
+        };
+        out.push_str(&format!("messages: {}\n", self.n_messages));
+        out.push_str(&format!("language:  {}\n", pct(&self.language)));
+        out.push_str(&format!(
+            "country:   {}  (wrong country given: {}, left unknown: {})\n",
+            pct(&self.country),
+            self.wrong_country,
+            self.missed_country
+        ));
+        out.push_str(&format!("risk:      {}  (crisis found as crisis: {}, crisis flagged at least concern: {}, false crisis: {})\n", pct(&self.risk), pct(&self.crisis_recall), pct(&self.crisis_flagged), self.false_crisis));
+        out.push_str(&format!("auto:      {}\n\n", pct(&self.auto)));
+        out.push_str("lang     n  language  country   risk      auto\n");
+        for (language, scores) in &self.per_language {
+            out.push_str(&format!(
+                "{language:<5} {:>4}  {:>6.1}%  {:>6.1}%  {:>6.1}%  {:>6.1}%\n",
+                scores[0].n,
+                100.0 * scores[0].accuracy(),
+                100.0 * scores[1].accuracy(),
+                100.0 * scores[2].accuracy(),
+                100.0 * scores[3].accuracy()
+            ));
+        }
+        out.push_str("\ndisagreements:\n");
+        for line in &self.disagreements {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Language detection measured on a labelled sentence file (`language<TAB>text`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LanguageReport {
+    /// Sentences of 60 to 220 characters.
+    pub long: FieldScore,
+    /// Texts under 40 characters.
+    pub short: FieldScore,
+    /// Plain whatlang on the same long sentences, for comparison.
+    pub whatlang_long: FieldScore,
+    pub per_language: BTreeMap<String, [FieldScore; 2]>,
+    /// Microseconds per sentence: ours, and whatlang alone.
+    pub micros_ours: f64,
+    pub micros_whatlang: f64,
+    pub misses: Vec<String>,
+}
+
+/// Runs language detection over a sentence file, restricted to the served languages.
+pub fn evaluate_language(path: &Path, config: &TriageConfig) -> anyhow::Result<LanguageReport> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let sentences: Vec<(String, String)> = text
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once('\t'))
+        .map(|(language, sentence)| (language.trim().to_string(), sentence.to_string()))
+        .collect();
+    let mut report = LanguageReport::default();
+    for (expected, sentence) in &sentences {
+        let n_chars = sentence.chars().count();
+        let found = triage::language::detect_text(sentence, &config.languages).map(|d| d.value.to_string()).unwrap_or_default();
+        let correct = &found == expected;
+        let per_language = report.per_language.entry(expected.clone()).or_default();
+        if (60..=220).contains(&n_chars) {
+            report.long.add(correct);
+            per_language[0].add(correct);
+            let plain = whatlang::detect(sentence).map(|info| triage::language::iso639_1(info.lang()).to_string()).unwrap_or_default();
+            report.whatlang_long.add(&plain == expected);
+        } else if n_chars < 40 {
+            report.short.add(correct);
+            per_language[1].add(correct);
+        }
+        if !correct {
+            report.misses.push(format!("{expected} -> {found}: {sentence}"));
+        }
+    }
+    // Time both over the same sentences, a few rounds, after a warm-up.
+    let rounds = 5;
+    let _ = sentences.iter().map(|(_, s)| triage::language::detect_text(s, &config.languages)).count();
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        for (_, sentence) in &sentences {
+            std::hint::black_box(triage::language::detect_text(sentence, &config.languages));
+        }
+    }
+    let n = (rounds * sentences.len()).max(1) as f64;
+    report.micros_ours = start.elapsed().as_secs_f64() * 1e6 / n;
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        for (_, sentence) in &sentences {
+            std::hint::black_box(whatlang::detect(sentence));
+        }
+    }
+    report.micros_whatlang = start.elapsed().as_secs_f64() * 1e6 / n;
+    Ok(report)
+}
+
+impl LanguageReport {
+    pub fn render(&self) -> String {
+        let pct = |score: &FieldScore| format!("{:5.1}% ({}/{})", 100.0 * score.accuracy(), score.correct, score.n);
+        let mut out = format!(
+            "60-220 characters: {}\n  whatlang alone:  {}\nunder 40 characters: {}\ntime per sentence: {:.1} µs (whatlang alone {:.1} µs, ratio {:.2})\n\nlang  long     short\n",
+            pct(&self.long),
+            pct(&self.whatlang_long),
+            pct(&self.short),
+            self.micros_ours,
+            self.micros_whatlang,
+            self.micros_ours / self.micros_whatlang.max(f64::EPSILON)
+        );
+        for (language, scores) in &self.per_language {
+            out.push_str(&format!("{language:<5} {:5.1}%  {:5.1}%\n", 100.0 * scores[0].accuracy(), 100.0 * scores[1].accuracy()));
+        }
+        out.push_str("\nmisses:\n");
+        for miss in &self.misses {
+            out.push_str(miss);
+            out.push('\n');
+        }
+        out
+    }
+}

@@ -1,0 +1,705 @@
+//! Crisis signals: multilingual phrase lexicons (`config/lexicons/*.toml`, embedded at build
+//! time) matched against the new text and the subject, with negation, idioms and quotes.
+//!
+//! Erring on the side of caution is the rule: every lexicon runs on every message (a wrong
+//! language guess must not hide a crisis), a negated crisis phrase still counts as concern,
+//! and a phrase in quotation marks counts in full (people quote their own thoughts, and
+//! family members quote what they were told) unless it is plainly a song or a title.
+
+use super::{Detected, Evidence};
+use crate::domain::Risk;
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+use unicode_normalization::UnicodeNormalization;
+
+include!(concat!(env!("OUT_DIR"), "/lexicon_files.rs"));
+
+/// Words that, next to a quotation, say it is a song, a title or lyrics.
+const MUSIC_CONTEXT: &[&str] = &[
+    "song",
+    "songs",
+    "track",
+    "tracks",
+    "cover",
+    "covered",
+    "covering",
+    "album",
+    "lyrics",
+    "lyric",
+    "single",
+    "title",
+    "titled",
+    "played",
+    "play",
+    "sang",
+    "sing",
+    "singing",
+    "setlist",
+    "encore",
+    "band",
+    "tune",
+    "record",
+    "ep",
+    "canción",
+    "cancion",
+    "canciones",
+    "tema",
+    "letra",
+    "disco",
+    "música",
+    "musica",
+    "chanson",
+    "titre",
+    "morceau",
+    "paroles",
+    "reprise",
+    "lied",
+    "songtext",
+    "titel",
+    "canzone",
+    "brano",
+    "testo",
+    "faixa",
+    "música",
+    "nummer",
+    "låt",
+    "låten",
+    "sang",
+    "sangen",
+    "piosenka",
+    "piosenkę",
+    "utwór",
+    "песня",
+    "песню",
+    "трек",
+    "пісня",
+    "пісню",
+    "şarkı",
+    "şarkıyı",
+    "歌",
+    "曲",
+    "노래",
+    "곡",
+    "أغنية",
+    "שיר",
+    "गाना",
+    "गीत",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LexiconFile {
+    language: String,
+    #[serde(rename = "match", default = "default_mode")]
+    mode: String,
+    #[serde(default)]
+    negations: Vec<String>,
+    #[serde(default)]
+    idioms: Vec<String>,
+    #[serde(default)]
+    phrases: Vec<PhraseGroup>,
+}
+
+fn default_mode() -> String {
+    "words".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhraseGroup {
+    tier: String,
+    kind: String,
+    patterns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Word(String),
+    Prefix(String),
+    /// Exactly one word.
+    One,
+    /// Zero to three words.
+    UpToThree,
+}
+
+#[derive(Debug, Clone)]
+enum Pattern {
+    Words(Vec<Token>),
+    Substring(String),
+}
+
+#[derive(Debug, Clone)]
+struct Phrase {
+    tier: Risk,
+    kind: String,
+    source: String,
+    pattern: Pattern,
+}
+
+/// One language's lexicon, compiled.
+#[derive(Debug)]
+pub struct Lexicon {
+    pub language: String,
+    substring: bool,
+    negations: HashSet<String>,
+    idioms: Vec<Pattern>,
+    phrases: Vec<Phrase>,
+    /// Word-mode phrases by their first literal word; the rest are tried everywhere.
+    by_first_word: HashMap<String, Vec<usize>>,
+    anywhere: Vec<usize>,
+}
+
+/// A lexicon file that does not follow the format.
+#[derive(Debug, thiserror::Error)]
+#[error("lexicon {file}: {message}")]
+pub struct LexiconError {
+    pub file: String,
+    pub message: String,
+}
+
+impl Lexicon {
+    pub fn parse(file: &str, text: &str) -> Result<Lexicon, LexiconError> {
+        let fail = |message: String| LexiconError {
+            file: file.to_string(),
+            message,
+        };
+        let parsed: LexiconFile = toml::from_str(text).map_err(|error| fail(error.to_string()))?;
+        let substring = match parsed.mode.as_str() {
+            "words" => false,
+            "substring" => true,
+            other => return Err(fail(format!("unknown match mode {other:?}"))),
+        };
+        let compile = |source: &str| -> Result<Pattern, LexiconError> {
+            let normalised = normalise(source);
+            if normalised.is_empty() {
+                return Err(fail(format!("empty pattern {source:?}")));
+            }
+            if substring {
+                return Ok(Pattern::Substring(normalised));
+            }
+            let tokens: Vec<Token> = normalised
+                .split(' ')
+                .map(|word| match word {
+                    "*" => Token::One,
+                    "**" => Token::UpToThree,
+                    _ => match word.strip_suffix('*') {
+                        Some(prefix) if !prefix.is_empty() => Token::Prefix(prefix.to_string()),
+                        _ => Token::Word(word.to_string()),
+                    },
+                })
+                .collect();
+            Ok(Pattern::Words(tokens))
+        };
+        let mut phrases = Vec::new();
+        for group in &parsed.phrases {
+            let tier = match group.tier.as_str() {
+                "crisis" => Risk::Crisis,
+                "concern" => Risk::Concern,
+                other => return Err(fail(format!("unknown tier {other:?}"))),
+            };
+            for source in &group.patterns {
+                phrases.push(Phrase {
+                    tier,
+                    kind: group.kind.clone(),
+                    source: source.clone(),
+                    pattern: compile(source)?,
+                });
+            }
+        }
+        let idioms = parsed
+            .idioms
+            .iter()
+            .map(|idiom| compile(idiom))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut by_first_word: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut anywhere = Vec::new();
+        for (index, phrase) in phrases.iter().enumerate() {
+            match &phrase.pattern {
+                Pattern::Words(tokens) => match tokens.first() {
+                    Some(Token::Word(word)) => {
+                        by_first_word.entry(word.clone()).or_default().push(index)
+                    }
+                    _ => anywhere.push(index),
+                },
+                Pattern::Substring(_) => anywhere.push(index),
+            }
+        }
+        Ok(Lexicon {
+            language: parsed.language,
+            substring,
+            negations: parsed.negations.iter().map(|n| normalise(n)).collect(),
+            idioms,
+            phrases,
+            by_first_word,
+            anywhere,
+        })
+    }
+
+    /// Every phrase match in a normalised text, idioms removed, negation applied.
+    fn find(&self, normalised: &str) -> Vec<Match> {
+        if self.substring {
+            self.find_substrings(normalised)
+        } else {
+            self.find_words(normalised)
+        }
+    }
+
+    fn find_words(&self, normalised: &str) -> Vec<Match> {
+        let words: Vec<&str> = normalised.split(' ').filter(|w| !w.is_empty()).collect();
+        let idiom_spans: Vec<(usize, usize)> = self
+            .idioms
+            .iter()
+            .flat_map(|idiom| match idiom {
+                Pattern::Words(tokens) => (0..words.len())
+                    .filter_map(|start| match_tokens(tokens, &words, start).map(|end| (start, end)))
+                    .collect(),
+                Pattern::Substring(_) => Vec::new(),
+            })
+            .collect();
+        let mut found: Vec<(usize, usize, &Phrase)> = Vec::new();
+        for start in 0..words.len() {
+            let candidates = self
+                .by_first_word
+                .get(words[start])
+                .into_iter()
+                .flatten()
+                .chain(self.anywhere.iter());
+            for &index in candidates {
+                let phrase = &self.phrases[index];
+                let Pattern::Words(tokens) = &phrase.pattern else {
+                    continue;
+                };
+                if let Some(end) = match_tokens(tokens, &words, start) {
+                    if end > start && !idiom_spans.iter().any(|(s, e)| *s <= start && end <= *e) {
+                        found.push((start, end, phrase));
+                    }
+                }
+            }
+        }
+        found
+            .iter()
+            .map(|(start, end, phrase)| {
+                // A negator inside another match ("i'm not okay") negates nothing.
+                let negated = (start.saturating_sub(3)..*start).any(|position| {
+                    self.negations.contains(words[position])
+                        && !found.iter().any(|(s, e, other)| {
+                            !std::ptr::eq(*other, *phrase) && *s <= position && position < *e
+                        })
+                });
+                Match {
+                    start: *start,
+                    substring: false,
+                    tier: phrase.tier,
+                    kind: phrase.kind.clone(),
+                    pattern: phrase.source.clone(),
+                    text: words[*start..*end].join(" "),
+                    negated,
+                    language: self.language.clone(),
+                }
+            })
+            .collect()
+    }
+
+    fn find_substrings(&self, normalised: &str) -> Vec<Match> {
+        let idiom_spans: Vec<(usize, usize)> = self
+            .idioms
+            .iter()
+            .flat_map(|idiom| match idiom {
+                Pattern::Substring(needle) => normalised
+                    .match_indices(needle.as_str())
+                    .map(|(at, s)| (at, at + s.len()))
+                    .collect(),
+                Pattern::Words(_) => Vec::new(),
+            })
+            .collect();
+        let mut spans: Vec<(usize, usize, &Phrase)> = Vec::new();
+        for phrase in &self.phrases {
+            let Pattern::Substring(needle) = &phrase.pattern else {
+                continue;
+            };
+            for (at, text) in normalised.match_indices(needle.as_str()) {
+                let end = at + text.len();
+                if !idiom_spans.iter().any(|(s, e)| *s <= at && end <= *e) {
+                    spans.push((at, end, phrase));
+                }
+            }
+        }
+        let mut matches = Vec::new();
+        for (at, end, phrase) in &spans {
+            // A negator in the few characters before the phrase, unless it belongs to another
+            // phrase ("受不了" holds a 不 that negates nothing).
+            let window_start = normalised[..*at]
+                .char_indices()
+                .rev()
+                .nth(5)
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+            let negated = self.negations.iter().any(|negation| {
+                normalised[window_start..*at]
+                    .match_indices(negation.as_str())
+                    .any(|(offset, _)| {
+                        let position = window_start + offset;
+                        !spans.iter().any(|(s, e, other)| {
+                            !std::ptr::eq(*other, *phrase) && *s <= position && position < *e
+                        })
+                    })
+            });
+            matches.push(Match {
+                start: *at,
+                substring: true,
+                tier: phrase.tier,
+                kind: phrase.kind.clone(),
+                pattern: phrase.source.clone(),
+                text: normalised[*at..*end].to_string(),
+                negated,
+                language: self.language.clone(),
+            });
+        }
+        matches
+    }
+}
+
+/// Tries a token sequence at a word position; returns the end position of the match.
+fn match_tokens(tokens: &[Token], words: &[&str], position: usize) -> Option<usize> {
+    let Some(first) = tokens.first() else {
+        return Some(position);
+    };
+    match first {
+        Token::Word(word) => (words.get(position) == Some(&word.as_str()))
+            .then(|| match_tokens(&tokens[1..], words, position + 1))
+            .flatten(),
+        Token::Prefix(prefix) => words
+            .get(position)
+            .filter(|w| w.starts_with(prefix.as_str()))
+            .and_then(|_| match_tokens(&tokens[1..], words, position + 1)),
+        Token::One => (position < words.len())
+            .then(|| match_tokens(&tokens[1..], words, position + 1))
+            .flatten(),
+        Token::UpToThree => (0..=3)
+            .filter(|skip| position + skip <= words.len())
+            .find_map(|skip| match_tokens(&tokens[1..], words, position + skip)),
+    }
+}
+
+/// A phrase found in a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    /// Where the match starts: a word index (word lexicons) or a byte offset (substring ones).
+    pub start: usize,
+    pub substring: bool,
+    pub tier: Risk,
+    pub kind: String,
+    pub pattern: String,
+    pub text: String,
+    pub negated: bool,
+    pub language: String,
+}
+
+/// NFKC, lowercase, typographic apostrophes as `'`, everything but letters, digits, `'` and
+/// `-` as single spaces. Lexicon patterns go through the same function.
+pub fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut last_space = true;
+    for c in text.nfkc().flat_map(char::to_lowercase) {
+        let c = match c {
+            '\u{2019}' | '\u{2018}' | '\u{02BC}' | '`' | '\u{00B4}' => '\'',
+            _ => c,
+        };
+        // `*` survives so that patterns keep their wildcards; text rarely has one in a word.
+        if c.is_alphanumeric() || c == '\'' || c == '-' || c == '*' || is_combining_mark(c) {
+            out.push(c);
+            last_space = false;
+        } else if !last_space {
+            out.push(' ');
+            last_space = true;
+        }
+    }
+    out.trim_end().to_string()
+}
+
+/// Marks that belong to the letter before them (Devanagari, Thai, Arabic vowels...).
+fn is_combining_mark(c: char) -> bool {
+    matches!(c as u32, 0x0300..=0x036F | 0x0610..=0x061A | 0x064B..=0x065F | 0x0670 | 0x06D6..=0x06ED
+        | 0x0900..=0x0903 | 0x093A..=0x094F | 0x0951..=0x0957 | 0x0962..=0x0963 | 0x0E31 | 0x0E34..=0x0E3A
+        | 0x0E47..=0x0E4E | 0x05B0..=0x05C7 | 0x200C | 0x200D)
+}
+
+/// Every lexicon, compiled once.
+pub fn lexicons() -> &'static [Lexicon] {
+    static LEXICONS: OnceLock<Vec<Lexicon>> = OnceLock::new();
+    LEXICONS.get_or_init(|| {
+        LEXICON_FILES
+            .iter()
+            .map(|(file, text)| {
+                Lexicon::parse(file, text).unwrap_or_else(|error| panic!("{error}"))
+            })
+            .collect()
+    })
+}
+
+/// Checks every embedded lexicon; for start-up and tests.
+pub fn check_lexicons() -> Result<usize, LexiconError> {
+    let mut n = 0;
+    for (file, text) in LEXICON_FILES {
+        Lexicon::parse(file, text)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// A piece of the text, in quotation marks or not.
+struct Segment<'a> {
+    text: &'a str,
+    quoted: bool,
+    /// Whether a word next to the quotation says it is a song or a title.
+    music_context: bool,
+}
+
+/// Splits text at quotation marks: “…” „…“ «…» 「…」 『…』 "…" and '…' around words.
+fn segments(text: &str) -> Vec<Segment<'_>> {
+    let pairs: &[(char, char)] = &[
+        ('“', '”'),
+        ('„', '“'),
+        ('«', '»'),
+        ('「', '」'),
+        ('『', '』'),
+        ('"', '"'),
+        ('‘', '’'),
+        ('\'', '\''),
+    ];
+    let mut segments = Vec::new();
+    let mut plain_start = 0;
+    let mut index = 0;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    while index < chars.len() {
+        let (at, c) = chars[index];
+        let pair = pairs.iter().find(|(open, _)| *open == c);
+        let opens_here = pair.is_some_and(|(open, _)| {
+            // A straight single quote opens only at a word start, so that "don't" is no quote.
+            *open != '\'' || index == 0 || !chars[index - 1].1.is_alphanumeric()
+        });
+        if let (Some((_, close)), true) = (pair, opens_here) {
+            let close_at = chars[index + 1..]
+                .iter()
+                .take(120)
+                .take_while(|(_, ch)| *ch != '\n')
+                .find(|(position, ch)| {
+                    *ch == *close
+                        && (*close != '\''
+                            || text[*position + 1..]
+                                .chars()
+                                .next()
+                                .is_none_or(|next| !next.is_alphanumeric()))
+                })
+                .map(|(position, _)| *position);
+            if let Some(close_at) = close_at {
+                if plain_start < at {
+                    segments.push(Segment {
+                        text: &text[plain_start..at],
+                        quoted: false,
+                        music_context: false,
+                    });
+                }
+                let inner = &text[at + c.len_utf8()..close_at];
+                let before: String = text[..at]
+                    .chars()
+                    .rev()
+                    .take(40)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                let after: String = text[close_at..].chars().take(40).collect();
+                let context = normalise(&format!("{before} {after}"));
+                let music_context = context.split(' ').any(|word| MUSIC_CONTEXT.contains(&word))
+                    || MUSIC_CONTEXT
+                        .iter()
+                        .any(|word| !word.is_ascii() && context.contains(word));
+                segments.push(Segment {
+                    text: inner,
+                    quoted: true,
+                    music_context,
+                });
+                plain_start = close_at + close.len_utf8();
+                index = chars
+                    .iter()
+                    .position(|(position, _)| *position >= plain_start)
+                    .unwrap_or(chars.len());
+                continue;
+            }
+        }
+        index += 1;
+    }
+    if plain_start < text.len() {
+        segments.push(Segment {
+            text: &text[plain_start..],
+            quoted: false,
+            music_context: false,
+        });
+    }
+    segments
+}
+
+/// The risk of a message, from its subject and new text.
+pub fn assess(subject: &str, new_text: &str) -> Detected<Risk> {
+    let text = format!("{subject}\n{new_text}");
+    let mut evidence = Vec::new();
+    let mut risk = Risk::None;
+    let mut n_signals = 0usize;
+    for segment in segments(&text) {
+        let normalised = normalise(segment.text);
+        if normalised.is_empty() {
+            continue;
+        }
+        let mut found_all: Vec<Match> = lexicons()
+            .iter()
+            .flat_map(|lexicon| lexicon.find(&normalised))
+            .collect();
+        // Loanwords cross languages ("suicidal" is in several lexicons): a phrase is negated
+        // when any lexicon that found it there, with its own negators, finds it negated.
+        let negated_at: HashSet<(bool, usize)> = found_all
+            .iter()
+            .filter(|m| m.negated)
+            .map(|m| (m.substring, m.start))
+            .collect();
+        for found in &mut found_all {
+            found.negated |= negated_at.contains(&(found.substring, found.start));
+        }
+        let mut seen = HashSet::new();
+        {
+            for found in found_all {
+                if !seen.insert((found.text.clone(), found.tier)) {
+                    continue;
+                }
+                let (counted, note) = match (
+                    found.tier,
+                    found.negated,
+                    segment.quoted,
+                    segment.music_context,
+                ) {
+                    (_, _, true, true) => (
+                        Risk::None,
+                        "in quotation marks next to a song or title: not counted",
+                    ),
+                    (Risk::Crisis, true, _, _) => (Risk::Concern, "negated: counted as concern"),
+                    (tier, _, _, _) => (tier, ""),
+                };
+                let detail = format!(
+                    "{}/{} \"{}\" ({}){}{}",
+                    found.tier.as_str(),
+                    found.kind,
+                    found.text,
+                    found.language,
+                    if note.is_empty() { "" } else { "; " },
+                    note
+                );
+                let weight = match counted {
+                    Risk::Crisis => 0.9,
+                    Risk::Concern => 0.6,
+                    Risk::None => 0.0,
+                };
+                evidence.push(Evidence::new("phrase", detail, weight));
+                if counted > Risk::None {
+                    n_signals += 1;
+                }
+                risk = risk.max(counted);
+            }
+        }
+    }
+    let confidence = match risk {
+        Risk::None => 0.7,
+        Risk::Concern => (0.6 + 0.05 * n_signals as f64).min(0.9),
+        Risk::Crisis => (0.8 + 0.05 * n_signals as f64).min(0.99),
+    };
+    Detected {
+        value: risk,
+        confidence,
+        evidence,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_lexicon_parses() {
+        let n = check_lexicons().unwrap();
+        assert!(n >= 6, "only {n} lexicons");
+    }
+
+    #[test]
+    fn wildcards_negation_idioms_and_quotes() {
+        let cases = [
+            ("", "I want to die, I can't do this anymore", Risk::Crisis),
+            (
+                "",
+                "this tour is killing me haha, but we killed it last night",
+                Risk::None,
+            ),
+            (
+                "",
+                "I'm not suicidal, but I can't sleep and I'm scared",
+                Risk::Concern,
+            ),
+            (
+                "",
+                "We covered \"Suicide Is Painless\" as an encore last night, what a show",
+                Risk::None,
+            ),
+            ("I want to end my life", "", Risk::Crisis),
+            ("", "Ich will nicht mehr leben.", Risk::Crisis),
+            ("", "No quiero seguir viviendo", Risk::Crisis),
+            (
+                "",
+                "Thanks for the list, I called a therapist today.",
+                Risk::None,
+            ),
+        ];
+        for (subject, text, expected) in cases {
+            let assessed = assess(subject, text);
+            assert_eq!(
+                assessed.value, expected,
+                "{subject:?} {text:?}: {:?}",
+                assessed.evidence
+            );
+        }
+    }
+
+    #[test]
+    fn the_lexicon_examples_hold() {
+        let examples = include_str!("../../config/lexicons/examples.tsv");
+        let mut failures = Vec::new();
+        for line in examples
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        {
+            let fields: Vec<&str> = line.splitn(3, '\t').collect();
+            let [language, expected, text] = fields[..] else {
+                continue;
+            };
+            let assessed = assess("", text);
+            if assessed.value.as_str() != expected {
+                failures.push(format!(
+                    "{language} {expected} got {}: {text}",
+                    assessed.value.as_str()
+                ));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} failures:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn normalises_like_the_lexicon_format_says() {
+        assert_eq!(normalise("I’M  NOT okay!!"), "i'm not okay");
+        assert_eq!(normalise("self-harm, again…"), "self-harm again");
+        assert_eq!(normalise("ｆｕｌｌ width"), "full width");
+    }
+}
