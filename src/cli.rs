@@ -78,8 +78,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", report.render());
             Ok(())
         }
-        Command::Triage { eval_language: Some(path), .. } => {
-            let report = crate::eval::evaluate_language(&path, &TriageConfig::from_settings(&settings))?;
+        Command::Triage {
+            eval_language: Some(path),
+            ..
+        } => {
+            let report =
+                crate::eval::evaluate_language(&path, &TriageConfig::from_settings(&settings))?;
             print!("{}", report.render());
             Ok(())
         }

@@ -59,6 +59,8 @@ pub struct EvalReport {
     pub missed_country: usize,
     pub per_language: BTreeMap<String, [FieldScore; 4]>,
     pub disagreements: Vec<String>,
+    /// Parse and triage time per message, after the first pass (tables loaded).
+    pub micros_per_message: f64,
 }
 
 /// Reads every `labels*.csv` of a folder.
@@ -206,6 +208,17 @@ pub fn evaluate(dir: &Path, config: &TriageConfig) -> anyhow::Result<EvalReport>
             report.missed_country += 1;
         }
     }
+    let raws: Vec<Vec<u8>> = labels
+        .iter()
+        .filter_map(|label| std::fs::read(dir.join(&label.file)).ok())
+        .collect();
+    let start = std::time::Instant::now();
+    for raw in &raws {
+        if let Ok(parsed) = parse_message(raw) {
+            std::hint::black_box(triage::triage(&parsed, &SenderHistory::default(), config));
+        }
+    }
+    report.micros_per_message = start.elapsed().as_secs_f64() * 1e6 / raws.len().max(1) as f64;
     Ok(report)
 }
 
@@ -230,7 +243,11 @@ impl EvalReport {
             self.missed_country
         ));
         out.push_str(&format!("risk:      {}  (crisis found as crisis: {}, crisis flagged at least concern: {}, false crisis: {})\n", pct(&self.risk), pct(&self.crisis_recall), pct(&self.crisis_flagged), self.false_crisis));
-        out.push_str(&format!("auto:      {}\n\n", pct(&self.auto)));
+        out.push_str(&format!("auto:      {}\n", pct(&self.auto)));
+        out.push_str(&format!(
+            "time:      {:.0} µs per message (parse and triage)\n\n",
+            self.micros_per_message
+        ));
         out.push_str("lang     n  language  country   risk      auto\n");
         for (language, scores) in &self.per_language {
             out.push_str(&format!(
@@ -269,7 +286,8 @@ pub struct LanguageReport {
 
 /// Runs language detection over a sentence file, restricted to the served languages.
 pub fn evaluate_language(path: &Path, config: &TriageConfig) -> anyhow::Result<LanguageReport> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let sentences: Vec<(String, String)> = text
         .lines()
         .skip(1)
@@ -279,25 +297,34 @@ pub fn evaluate_language(path: &Path, config: &TriageConfig) -> anyhow::Result<L
     let mut report = LanguageReport::default();
     for (expected, sentence) in &sentences {
         let n_chars = sentence.chars().count();
-        let found = triage::language::detect_text(sentence, &config.languages).map(|d| d.value.to_string()).unwrap_or_default();
+        let found = triage::language::detect_text(sentence, &config.languages)
+            .map(|d| d.value.to_string())
+            .unwrap_or_default();
         let correct = &found == expected;
         let per_language = report.per_language.entry(expected.clone()).or_default();
         if (60..=220).contains(&n_chars) {
             report.long.add(correct);
             per_language[0].add(correct);
-            let plain = whatlang::detect(sentence).map(|info| triage::language::iso639_1(info.lang()).to_string()).unwrap_or_default();
+            let plain = whatlang::detect(sentence)
+                .map(|info| triage::language::iso639_1(info.lang()).to_string())
+                .unwrap_or_default();
             report.whatlang_long.add(&plain == expected);
         } else if n_chars < 40 {
             report.short.add(correct);
             per_language[1].add(correct);
         }
         if !correct {
-            report.misses.push(format!("{expected} -> {found}: {sentence}"));
+            report
+                .misses
+                .push(format!("{expected} -> {found}: {sentence}"));
         }
     }
     // Time both over the same sentences, a few rounds, after a warm-up.
     let rounds = 5;
-    let _ = sentences.iter().map(|(_, s)| triage::language::detect_text(s, &config.languages)).count();
+    let _ = sentences
+        .iter()
+        .map(|(_, s)| triage::language::detect_text(s, &config.languages))
+        .count();
     let start = std::time::Instant::now();
     for _ in 0..rounds {
         for (_, sentence) in &sentences {
@@ -318,7 +345,14 @@ pub fn evaluate_language(path: &Path, config: &TriageConfig) -> anyhow::Result<L
 
 impl LanguageReport {
     pub fn render(&self) -> String {
-        let pct = |score: &FieldScore| format!("{:5.1}% ({}/{})", 100.0 * score.accuracy(), score.correct, score.n);
+        let pct = |score: &FieldScore| {
+            format!(
+                "{:5.1}% ({}/{})",
+                100.0 * score.accuracy(),
+                score.correct,
+                score.n
+            )
+        };
         let mut out = format!(
             "60-220 characters: {}\n  whatlang alone:  {}\nunder 40 characters: {}\ntime per sentence: {:.1} µs (whatlang alone {:.1} µs, ratio {:.2})\n\nlang  long     short\n",
             pct(&self.long),
@@ -329,7 +363,11 @@ impl LanguageReport {
             self.micros_ours / self.micros_whatlang.max(f64::EPSILON)
         );
         for (language, scores) in &self.per_language {
-            out.push_str(&format!("{language:<5} {:5.1}%  {:5.1}%\n", 100.0 * scores[0].accuracy(), 100.0 * scores[1].accuracy()));
+            out.push_str(&format!(
+                "{language:<5} {:5.1}%  {:5.1}%\n",
+                100.0 * scores[0].accuracy(),
+                100.0 * scores[1].accuracy()
+            ));
         }
         out.push_str("\nmisses:\n");
         for miss in &self.misses {

@@ -290,8 +290,8 @@ struct Place {
 struct Gazetteer {
     /// Places whose name is written with spaces between words, by first word.
     by_first_word: HashMap<String, Vec<usize>>,
-    /// Places in scripts without spaces (CJK, Thai), matched as substrings.
-    unspaced: Vec<(String, usize)>,
+    /// Places in scripts without spaces (CJK, Thai), matched as substrings, by first character.
+    unspaced_by_first_char: HashMap<char, Vec<(String, usize)>>,
     /// Folded stems of large places, for inflected forms ("krakowa", "москве").
     stems: HashMap<String, usize>,
     places: Vec<Place>,
@@ -331,7 +331,7 @@ fn gazetteer() -> &'static Gazetteer {
         }
         let mut gazetteer = Gazetteer {
             by_first_word: HashMap::new(),
-            unspaced: Vec::new(),
+            unspaced_by_first_char: HashMap::new(),
             stems: HashMap::new(),
             places: Vec::new(),
             known_codes: HashSet::new(),
@@ -345,11 +345,13 @@ fn gazetteer() -> &'static Gazetteer {
             }
             let index = gazetteer.places.len();
             if normalised.chars().any(is_unspaced_script) {
-                if normalised.chars().count() >= 2 {
-                    gazetteer
-                        .unspaced
-                        .push((normalised.replace(' ', ""), index));
-                }
+                let name = normalised.replace(' ', "");
+                let first = name.chars().next().expect("names are not empty");
+                gazetteer
+                    .unspaced_by_first_char
+                    .entry(first)
+                    .or_default()
+                    .push((name, index));
             } else {
                 let words: Vec<String> = normalised.split(' ').map(str::to_string).collect();
                 gazetteer
@@ -547,44 +549,47 @@ fn mentions(text: &str) -> Vec<Mention> {
             None => index += 1,
         }
     }
-    // Scripts without spaces: the longest names first, each place of text used once.
+    // Scripts without spaces: at each position, the longest name that starts there.
     let compact = normalised.replace(' ', "");
-    let mut used: Vec<(usize, usize)> = Vec::new();
-    let mut unspaced: Vec<&(String, usize)> = gazetteer
-        .unspaced
-        .iter()
-        .filter(|(name, _)| compact.contains(name.as_str()))
-        .collect();
-    unspaced.sort_by_key(|(name, place)| {
-        (
-            std::cmp::Reverse(name.len()),
-            std::cmp::Reverse(gazetteer.places[*place].population),
-        )
-    });
-    for (name, place_index) in unspaced {
-        for (at, _) in compact.match_indices(name.as_str()) {
-            let end = at + name.len();
-            if used.iter().any(|(s, e)| at < *e && *s < end) {
-                continue;
-            }
-            used.push((at, end));
-            let before: String = compact[..at]
-                .chars()
-                .rev()
-                .take(8)
-                .collect::<Vec<_>>()
+    if compact.chars().any(is_unspaced_script) {
+        let mut at = 0;
+        while at < compact.len() {
+            let rest = &compact[at..];
+            let first = rest.chars().next().expect("not at the end");
+            let mut best: Option<(usize, usize)> = None;
+            for &(ref name, place_index) in gazetteer
+                .unspaced_by_first_char
+                .get(&first)
                 .into_iter()
-                .rev()
-                .collect();
-            let (weight, cue) = cue_weight(&before, &compact[end..]);
-            let place = &gazetteer.places[*place_index];
-            if cue != "mentioned" || place.population >= BARE_MENTION_POPULATION {
-                found.push(Mention {
-                    country: place.country,
-                    name: name.clone(),
-                    weight,
-                    cue,
-                });
+                .flatten()
+            {
+                if rest.starts_with(name.as_str()) && best.is_none_or(|(len, _)| name.len() > len) {
+                    best = Some((name.len(), place_index));
+                }
+            }
+            match best {
+                Some((len, place_index)) => {
+                    let before: String = compact[..at]
+                        .chars()
+                        .rev()
+                        .take(8)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    let (weight, cue) = cue_weight(&before, &compact[at + len..]);
+                    let place = &gazetteer.places[place_index];
+                    if cue != "mentioned" || place.population >= BARE_MENTION_POPULATION {
+                        found.push(Mention {
+                            country: place.country,
+                            name: rest[..len].to_string(),
+                            weight,
+                            cue,
+                        });
+                    }
+                    at += len;
+                }
+                None => at += first.len_utf8(),
             }
         }
     }
@@ -626,7 +631,10 @@ fn phone_countries(text: &str) -> Vec<(CountryCode, String)> {
                 None => candidate.clone(),
             };
             if let Ok(number) = phonenumber::parse(None, &international) {
-                if phonenumber::is_valid(&number) {
+                // Full validation compiles each country's number patterns (slow, and a cache
+                // that thrashes on mixed traffic); a plausible national length is enough here.
+                let national_digits = number.national().value().to_string().len();
+                if (6..=13).contains(&national_digits) {
                     if let Some(id) = number.country().id() {
                         if let Ok(country) = CountryCode::parse(&format!("{id:?}")) {
                             found.push((country, candidate.clone()));

@@ -145,9 +145,13 @@ pub struct Lexicon {
     negations: HashSet<String>,
     idioms: Vec<Pattern>,
     phrases: Vec<Phrase>,
-    /// Word-mode phrases by their first literal word; the rest are tried everywhere.
+    /// Word-mode phrases by their first literal word, by the first two letters of their first
+    /// prefix (`suicid*`), and the rest, tried everywhere.
     by_first_word: HashMap<String, Vec<usize>>,
+    by_prefix_start: HashMap<String, Vec<usize>>,
     anywhere: Vec<usize>,
+    /// Substring mode: the first characters of every pattern, to skip texts that have none.
+    first_chars: HashSet<char>,
 }
 
 /// A lexicon file that does not follow the format.
@@ -213,16 +217,25 @@ impl Lexicon {
             .map(|idiom| compile(idiom))
             .collect::<Result<Vec<_>, _>>()?;
         let mut by_first_word: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_prefix_start: HashMap<String, Vec<usize>> = HashMap::new();
         let mut anywhere = Vec::new();
+        let mut first_chars = HashSet::new();
         for (index, phrase) in phrases.iter().enumerate() {
             match &phrase.pattern {
                 Pattern::Words(tokens) => match tokens.first() {
                     Some(Token::Word(word)) => {
                         by_first_word.entry(word.clone()).or_default().push(index)
                     }
+                    Some(Token::Prefix(prefix)) if prefix.chars().count() >= 2 => by_prefix_start
+                        .entry(prefix.chars().take(2).collect())
+                        .or_default()
+                        .push(index),
                     _ => anywhere.push(index),
                 },
-                Pattern::Substring(_) => anywhere.push(index),
+                Pattern::Substring(needle) => {
+                    first_chars.extend(needle.chars().next());
+                    anywhere.push(index)
+                }
             }
         }
         Ok(Lexicon {
@@ -232,7 +245,9 @@ impl Lexicon {
             idioms,
             phrases,
             by_first_word,
+            by_prefix_start,
             anywhere,
+            first_chars,
         })
     }
 
@@ -247,36 +262,50 @@ impl Lexicon {
 
     fn find_words(&self, normalised: &str) -> Vec<Match> {
         let words: Vec<&str> = normalised.split(' ').filter(|w| !w.is_empty()).collect();
-        let idiom_spans: Vec<(usize, usize)> = self
-            .idioms
-            .iter()
-            .flat_map(|idiom| match idiom {
-                Pattern::Words(tokens) => (0..words.len())
-                    .filter_map(|start| match_tokens(tokens, &words, start).map(|end| (start, end)))
-                    .collect(),
-                Pattern::Substring(_) => Vec::new(),
-            })
-            .collect();
         let mut found: Vec<(usize, usize, &Phrase)> = Vec::new();
         for start in 0..words.len() {
+            let prefix_start: String = words[start].chars().take(2).collect();
             let candidates = self
                 .by_first_word
                 .get(words[start])
                 .into_iter()
                 .flatten()
+                .chain(
+                    self.by_prefix_start
+                        .get(&prefix_start)
+                        .into_iter()
+                        .flatten(),
+                )
                 .chain(self.anywhere.iter());
             for &index in candidates {
                 let phrase = &self.phrases[index];
                 let Pattern::Words(tokens) = &phrase.pattern else {
                     continue;
                 };
-                if let Some(end) = match_tokens(tokens, &words, start) {
-                    if end > start && !idiom_spans.iter().any(|(s, e)| *s <= start && end <= *e) {
+                if let Some(end) = match_tokens(tokens, &words, start, &self.negations) {
+                    if end > start {
                         found.push((start, end, phrase));
                     }
                 }
             }
         }
+        if found.is_empty() {
+            return Vec::new();
+        }
+        // Idioms only matter where a phrase matched.
+        let idiom_spans: Vec<(usize, usize)> = self
+            .idioms
+            .iter()
+            .flat_map(|idiom| match idiom {
+                Pattern::Words(tokens) => (0..words.len())
+                    .filter_map(|start| {
+                        match_tokens(tokens, &words, start, &self.negations).map(|end| (start, end))
+                    })
+                    .collect(),
+                Pattern::Substring(_) => Vec::new(),
+            })
+            .collect();
+        found.retain(|(start, end, _)| !idiom_spans.iter().any(|(s, e)| s <= start && end <= e));
         found
             .iter()
             .map(|(start, end, phrase)| {
@@ -302,6 +331,9 @@ impl Lexicon {
     }
 
     fn find_substrings(&self, normalised: &str) -> Vec<Match> {
+        if !normalised.chars().any(|c| self.first_chars.contains(&c)) {
+            return Vec::new();
+        }
         let idiom_spans: Vec<(usize, usize)> = self
             .idioms
             .iter()
@@ -361,24 +393,34 @@ impl Lexicon {
 }
 
 /// Tries a token sequence at a word position; returns the end position of the match.
-fn match_tokens(tokens: &[Token], words: &[&str], position: usize) -> Option<usize> {
+fn match_tokens(
+    tokens: &[Token],
+    words: &[&str],
+    position: usize,
+    negations: &HashSet<String>,
+) -> Option<usize> {
     let Some(first) = tokens.first() else {
         return Some(position);
     };
     match first {
         Token::Word(word) => (words.get(position) == Some(&word.as_str()))
-            .then(|| match_tokens(&tokens[1..], words, position + 1))
+            .then(|| match_tokens(&tokens[1..], words, position + 1, negations))
             .flatten(),
         Token::Prefix(prefix) => words
             .get(position)
             .filter(|w| w.starts_with(prefix.as_str()))
-            .and_then(|_| match_tokens(&tokens[1..], words, position + 1)),
-        Token::One => (position < words.len())
-            .then(|| match_tokens(&tokens[1..], words, position + 1))
-            .flatten(),
+            .and_then(|_| match_tokens(&tokens[1..], words, position + 1, negations)),
+        // Wildcards never swallow a negation: "want ** to die" must not match "want not to die".
+        Token::One => words
+            .get(position)
+            .filter(|w| !negations.contains(**w))
+            .and_then(|_| match_tokens(&tokens[1..], words, position + 1, negations)),
         Token::UpToThree => (0..=3)
-            .filter(|skip| position + skip <= words.len())
-            .find_map(|skip| match_tokens(&tokens[1..], words, position + skip)),
+            .take_while(|skip| {
+                position + skip <= words.len()
+                    && (*skip == 0 || !negations.contains(words[position + skip - 1]))
+            })
+            .find_map(|skip| match_tokens(&tokens[1..], words, position + skip, negations)),
     }
 }
 
@@ -399,30 +441,67 @@ pub struct Match {
 /// NFKC, lowercase, typographic apostrophes as `'`, everything but letters, digits, `'` and
 /// `-` as single spaces. Lexicon patterns go through the same function.
 pub fn normalise(text: &str) -> String {
+    let apostrophes_first: String = text
+        .chars()
+        .map(|c| if APOSTROPHES.contains(&c) { '\'' } else { c })
+        .collect();
     let mut out = String::with_capacity(text.len());
-    let mut last_space = true;
-    for c in text.nfkc().flat_map(char::to_lowercase) {
-        let c = match c {
-            '\u{2019}' | '\u{2018}' | '\u{02BC}' | '`' | '\u{00B4}' => '\'',
-            _ => c,
-        };
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let trimmed = word.trim_matches(|c| c == '\'' || c == '-');
+        if !trimmed.is_empty() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(trimmed);
+        }
+        word.clear();
+    };
+    let mut previous = ' ';
+    for c in apostrophes_first.nfkc().flat_map(char::to_lowercase) {
+        // Turkish İ lowercases to i with a combining dot above: drop the dot.
+        if c == '\u{0307}' && previous == 'i' {
+            continue;
+        }
+        previous = c;
+        if is_invisible_format(c) {
+            continue;
+        }
         // `*` survives so that patterns keep their wildcards; text rarely has one in a word.
         if c.is_alphanumeric() || c == '\'' || c == '-' || c == '*' || is_combining_mark(c) {
-            out.push(c);
-            last_space = false;
-        } else if !last_space {
-            out.push(' ');
-            last_space = true;
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
         }
     }
-    out.trim_end().to_string()
+    flush(&mut word, &mut out);
+    out
+}
+
+/// Apostrophe look-alikes, turned into `'` before NFKC (which would split `´` into a space
+/// and an accent).
+const APOSTROPHES: &[char] = &[
+    '\u{2019}', '\u{2018}', '\u{201B}', '\u{02BC}', '\u{02BB}', '\u{00B4}', '`', '\u{2032}',
+    '\u{FF07}',
+];
+
+/// Characters that end a clause: a negation never reaches across one.
+const CLAUSE_BOUNDARIES: &[char] = &[
+    '.', '!', '?', ';', ':', ',', '\n', '\r', '\u{2026}', '\u{2014}', '\u{2013}', '\u{3002}',
+    '\u{3001}', '\u{061F}', '\u{060C}', '\u{061B}', '\u{06D4}', '\u{0964}', '\u{0965}', '\u{FF01}',
+    '\u{FF1F}', '\u{FF0C}', '\u{FF1B}', '\u{FF1A}', '\u{FF0E}', '\u{037E}', '\u{0387}', '\u{05C3}',
+];
+
+/// Zero-width characters, soft hyphens and direction marks (Unicode category Cf): deleted.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c as u32, 0x00AD | 0x061C | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF)
 }
 
 /// Marks that belong to the letter before them (Devanagari, Thai, Arabic vowels...).
 fn is_combining_mark(c: char) -> bool {
     matches!(c as u32, 0x0300..=0x036F | 0x0610..=0x061A | 0x064B..=0x065F | 0x0670 | 0x06D6..=0x06ED
         | 0x0900..=0x0903 | 0x093A..=0x094F | 0x0951..=0x0957 | 0x0962..=0x0963 | 0x0E31 | 0x0E34..=0x0E3A
-        | 0x0E47..=0x0E4E | 0x05B0..=0x05C7 | 0x200C | 0x200D)
+        | 0x0E47..=0x0E4E | 0x05B0..=0x05C7)
 }
 
 /// Every lexicon, compiled once.
@@ -547,7 +626,21 @@ pub fn assess(subject: &str, new_text: &str) -> Detected<Risk> {
     let mut evidence = Vec::new();
     let mut risk = Risk::None;
     let mut n_signals = 0usize;
-    for segment in segments(&text) {
+    // Clauses are matched one by one, so that a negation never reaches across a boundary
+    // ("No. I want to die" stays crisis).
+    let clauses = segments(&text).into_iter().flat_map(|segment| {
+        segment
+            .text
+            .split(|c: char| CLAUSE_BOUNDARIES.contains(&c))
+            .map(move |clause| (clause, segment.quoted, segment.music_context))
+            .collect::<Vec<_>>()
+    });
+    for (clause, quoted, music_context) in clauses {
+        let segment = Segment {
+            text: clause,
+            quoted,
+            music_context,
+        };
         let normalised = normalise(segment.text);
         if normalised.is_empty() {
             continue;

@@ -22,9 +22,15 @@ fn the_labelled_set_keeps_its_accuracy() {
     assert!(report.language.accuracy() >= 0.97, "{summary}");
     assert!(report.auto.accuracy() >= 0.97, "{summary}");
     assert!(report.country.accuracy() >= 0.84, "{summary}");
-    assert!(report.wrong_country <= 8, "a wrong country means a wrong crisis line: {summary}");
+    assert!(
+        report.wrong_country <= 8,
+        "a wrong country means a wrong crisis line: {summary}"
+    );
     assert!(report.risk.accuracy() >= THRESHOLD_RISK, "{summary}");
-    assert!(report.crisis_flagged.accuracy() >= THRESHOLD_CRISIS_FLAGGED, "{summary}");
+    assert!(
+        report.crisis_flagged.accuracy() >= THRESHOLD_CRISIS_FLAGGED,
+        "{summary}"
+    );
     assert!(report.false_crisis <= 3, "{summary}");
 }
 
@@ -33,8 +39,20 @@ const THRESHOLD_CRISIS_FLAGGED: f64 = 0.3;
 
 #[test]
 fn language_detection_on_sentences() {
-    let report = concierge::eval::evaluate_language(&fixtures().join("language/sentences.tsv"), &triage_config()).unwrap();
+    let report = concierge::eval::evaluate_language(
+        &fixtures().join("language/sentences.tsv"),
+        &triage_config(),
+    )
+    .unwrap();
     assert!(report.per_language.len() >= 25);
-    assert!(report.long.accuracy() >= 0.95, "60-220 characters: {:.3}", report.long.accuracy());
-    assert!(report.short.accuracy() >= 0.65, "under 40 characters: {:.3}", report.short.accuracy());
+    assert!(
+        report.long.accuracy() >= 0.95,
+        "60-220 characters: {:.3}",
+        report.long.accuracy()
+    );
+    assert!(
+        report.short.accuracy() >= 0.65,
+        "under 40 characters: {:.3}",
+        report.short.accuracy()
+    );
 }
