@@ -9,9 +9,10 @@
 use crate::clock::now_ms;
 use crate::domain::{AutoKind, Risk, ThreadToken};
 use crate::mail::{parse_message, raw::dedupe_key, ParsedMessage};
-use crate::store::{NewMessage, NewRaw, RawMessageId, RawOutcome, Recorded, Store, ThreadingKeys};
+use crate::store::{NewMessage, NewRaw, RawMessageId, RawOutcome, Store, ThreadingKeys};
 use crate::triage::{self, SenderHistory, TriageConfig};
 use anyhow::Context;
+use rayon::prelude::*;
 use std::sync::Arc;
 use tracing::{info, warn};
 
@@ -57,7 +58,7 @@ impl Ingester {
         &self.store
     }
 
-    /// Stores a batch of raw messages (one commit), then threads each new one.
+    /// Stores a batch of raw messages (one commit), then threads the new ones (a second commit).
     /// When this returns `Ok`, every message of the batch is safely stored.
     pub async fn ingest_batch(&self, items: Vec<IncomingRaw>) -> anyhow::Result<BatchSummary> {
         let received_at = now_ms();
@@ -76,17 +77,21 @@ impl Ingester {
             .await
             .context("storing raw messages")?;
         let mut summary = BatchSummary::default();
+        let mut fresh = Vec::new();
         for (outcome, item) in outcomes.into_iter().zip(new_raws) {
             match outcome {
                 RawOutcome::Known(_) => summary.n_known += 1,
-                RawOutcome::New(raw_id) => {
-                    summary.n_new += 1;
-                    let (recorded, had_problem) =
-                        self.process(raw_id, item.raw, item.received_at).await?;
-                    summary.n_new_threads += usize::from(recorded.new_thread);
-                    summary.n_problems += usize::from(had_problem);
-                }
+                RawOutcome::New(raw_id) => fresh.push(Pending {
+                    raw_id,
+                    raw: item.raw,
+                    received_at: item.received_at,
+                }),
             }
+        }
+        summary.n_new = fresh.len();
+        for recorded in self.process(fresh).await? {
+            summary.n_new_threads += usize::from(recorded.new_thread);
+            summary.n_problems += usize::from(recorded.had_problem);
         }
         Ok(summary)
     }
@@ -99,15 +104,20 @@ impl Ingester {
             if ids.is_empty() {
                 break;
             }
+            let mut pending = Vec::with_capacity(ids.len());
             for raw_id in ids {
                 let raw = self
                     .store
                     .raw_message(raw_id)
                     .await?
                     .with_context(|| format!("raw message {raw_id} vanished"))?;
-                self.process(raw_id, raw.raw, raw.received_at).await?;
-                n_processed += 1;
+                pending.push(Pending {
+                    raw_id,
+                    raw: raw.raw,
+                    received_at: raw.received_at,
+                });
             }
+            n_processed += self.process(pending).await?.len();
         }
         if n_processed > 0 {
             info!(
@@ -118,48 +128,87 @@ impl Ingester {
         Ok(n_processed)
     }
 
-    /// Parses, triages and threads one stored raw message. Returns whether it had a problem.
-    async fn process(
-        &self,
-        raw_id: RawMessageId,
-        raw: Vec<u8>,
-        received_at: i64,
-    ) -> anyhow::Result<(Recorded, bool)> {
-        // Parsing a large message is CPU work: keep it off the async workers.
-        let parsed = tokio::task::spawn_blocking(move || parse_message(&raw))
+    /// Parses, triages and threads stored raw messages: parsing and triage on every core,
+    /// recording in one transaction.
+    async fn process(&self, pending: Vec<Pending>) -> anyhow::Result<Vec<Processed>> {
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pending = Arc::new(pending);
+        let parsed = {
+            let pending = pending.clone();
+            tokio::task::spawn_blocking(move || {
+                pending
+                    .par_iter()
+                    .map(|item| parse_message(&item.raw))
+                    .collect::<Vec<_>>()
+            })
             .await
-            .context("the parser panicked")?;
-        let history = match parsed.as_ref().ok().and_then(|p| p.from.as_ref()) {
-            Some(address) => {
-                let stored = self.store.contact_history(address).await?;
-                SenderHistory {
-                    known_country: stored.known_country,
-                    known_language: stored.known_language,
-                    recent_languages: stored.last_languages,
-                }
-            }
-            None => SenderHistory::default(),
+            .context("the parser panicked")?
         };
+        let mut histories = Vec::with_capacity(parsed.len());
+        for result in &parsed {
+            let history = match result.as_ref().ok().and_then(|p| p.from.as_ref()) {
+                Some(address) => {
+                    let stored = self.store.contact_history(address).await?;
+                    SenderHistory {
+                        known_country: stored.known_country,
+                        known_language: stored.known_language,
+                        recent_languages: stored.last_languages,
+                    }
+                }
+                None => SenderHistory::default(),
+            };
+            histories.push(history);
+        }
         let config = self.triage_config.clone();
-        let new_message = tokio::task::spawn_blocking(move || {
-            build_message(raw_id, received_at, parsed, &history, &config)
-        })
-        .await
-        .context("triage panicked")?;
-        let had_problem = new_message.parse_problem.is_some();
-        if had_problem {
+        let messages = {
+            let pending = pending.clone();
+            tokio::task::spawn_blocking(move || {
+                parsed
+                    .into_par_iter()
+                    .zip(histories)
+                    .zip(pending.par_iter())
+                    .map(|((parsed, history), item)| {
+                        build_message(item.raw_id, item.received_at, parsed, &history, &config)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .context("triage panicked")?
+        };
+        for message in messages.iter().filter(|m| m.parse_problem.is_some()) {
             warn!(
-                raw_message_id = raw_id,
+                raw_message_id = message.raw_message_id,
                 "message stored with a parse problem"
             );
         }
         let recorded = self
             .store
-            .record_message(&new_message)
+            .record_messages(&messages)
             .await
-            .context("recording a message")?;
-        Ok((recorded, had_problem))
+            .context("recording messages")?;
+        Ok(recorded
+            .into_iter()
+            .zip(&messages)
+            .map(|(recorded, message)| Processed {
+                new_thread: recorded.new_thread,
+                had_problem: message.parse_problem.is_some(),
+            })
+            .collect())
     }
+}
+
+/// A stored raw message waiting to be threaded.
+struct Pending {
+    raw_id: RawMessageId,
+    raw: Vec<u8>,
+    received_at: i64,
+}
+
+struct Processed {
+    new_thread: bool,
+    had_problem: bool,
 }
 
 /// Turns a parse result into the row to record, triaging it. Pure.

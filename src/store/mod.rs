@@ -217,6 +217,9 @@ pub trait Store: Send + Sync {
     /// its raw message processed. Recording the same raw message twice changes nothing.
     async fn record_message(&self, message: &NewMessage) -> StoreResult<Recorded>;
 
+    /// Records several messages, in order, in one transaction (ingest batches).
+    async fn record_messages(&self, messages: &[NewMessage]) -> StoreResult<Vec<Recorded>>;
+
     /// The thread a Message-ID (inbound or ours) belongs to.
     async fn thread_of_message_id(&self, message_id: &MessageId) -> StoreResult<Option<ThreadId>>;
 

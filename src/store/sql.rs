@@ -75,6 +75,199 @@ impl SqlStore {
             Backend::Postgres => self.pool.begin().await?,
         })
     }
+
+    /// Records one message inside a write transaction; see [`Store::record_message`].
+    async fn record_in(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        message: &NewMessage,
+    ) -> StoreResult<Recorded> {
+        // The first statement writes, and doubles as the replay guard.
+        let marked = sqlx::query("UPDATE raw_messages SET processed_at = $1, problem = $2 WHERE id = $3 AND processed_at IS NULL")
+            .bind(message.processed_at)
+            .bind(&message.parse_problem)
+            .bind(message.raw_message_id)
+            .execute(&mut **tx)
+            .await?;
+        if marked.rows_affected() == 0 {
+            let row = sqlx::query("SELECT id, thread_id FROM messages WHERE raw_message_id = $1")
+                .bind(message.raw_message_id)
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "raw message {} is marked processed or missing, and has no message",
+                        message.raw_message_id
+                    ))
+                })?;
+            return Ok(Recorded {
+                message_id: row.try_get("id")?,
+                thread_id: row.try_get("thread_id")?,
+                new_thread: false,
+                newly_recorded: false,
+            });
+        }
+
+        let contact_id: Option<i64> = match &message.from_address {
+            Some(address) => Some(
+                sqlx::query_scalar(
+                    "INSERT INTO contacts (email_key, email, display_name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+                     ON CONFLICT (email_key) DO UPDATE SET display_name = COALESCE(excluded.display_name, contacts.display_name), \
+                     updated_at = excluded.updated_at RETURNING id",
+                )
+                .bind(address.key())
+                .bind(address.as_str())
+                .bind(&message.from_name)
+                .bind(message.processed_at)
+                .fetch_one(&mut **tx)
+                .await?,
+            ),
+            None => None,
+        };
+
+        let mut thread_id: Option<i64> = None;
+        for referenced in &message.threading.referenced_ids {
+            thread_id = sqlx::query_scalar(
+                "SELECT thread_id FROM thread_message_ids WHERE message_id = $1",
+            )
+            .bind(referenced.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+            if thread_id.is_some() {
+                break;
+            }
+        }
+        if thread_id.is_none() {
+            if let Some(token) = &message.threading.token {
+                thread_id = sqlx::query_scalar("SELECT id FROM threads WHERE token = $1")
+                    .bind(token.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            }
+        }
+
+        // Auto-mail does not make the person wait for us: it neither starts nor restarts the clock.
+        let is_human = message.auto_kind == AutoKind::None;
+        let waiting_since = if is_human {
+            Some(message.received_at)
+        } else {
+            None
+        };
+        let new_thread = thread_id.is_none();
+        let thread_id = match thread_id {
+            Some(thread_id) => {
+                sqlx::query(
+                    "UPDATE threads SET \
+                       status = CASE WHEN $1 = 1 AND status IN ('waiting', 'closed') THEN 'new' ELSE status END, \
+                       closed_at = CASE WHEN $1 = 1 AND status = 'closed' THEN NULL ELSE closed_at END, \
+                       waiting_since = COALESCE(waiting_since, $2), \
+                       last_inbound_at = CASE WHEN last_inbound_at > $3 THEN last_inbound_at ELSE $3 END, \
+                       risk = CASE WHEN risk_rank >= $4 THEN risk ELSE $5 END, \
+                       risk_rank = CASE WHEN risk_rank >= $4 THEN risk_rank ELSE $4 END, \
+                       language = CASE WHEN $1 = 1 THEN COALESCE($6, language) ELSE language END, \
+                       country = COALESCE(country, $7), \
+                       n_messages = n_messages + 1, \
+                       updated_at = $8 \
+                     WHERE id = $9",
+                )
+                .bind(i64::from(is_human))
+                .bind(waiting_since)
+                .bind(message.received_at)
+                .bind(message.risk.rank())
+                .bind(message.risk.as_str())
+                .bind(message.language.as_ref().map(LanguageCode::as_str))
+                .bind(message.country.as_ref().map(CountryCode::as_str))
+                .bind(message.processed_at)
+                .bind(thread_id)
+                .execute(&mut **tx)
+                .await?;
+                thread_id
+            }
+            None => {
+                let subject = if message.subject.trim().is_empty() {
+                    "(no subject)".to_string()
+                } else {
+                    message.subject.clone()
+                };
+                let mut created = None;
+                // Tokens are random; on the rare collision, draw another.
+                for _ in 0..20 {
+                    let token = ThreadToken::random();
+                    created = sqlx::query_scalar(
+                        "INSERT INTO threads (token, contact_id, subject, status, risk, risk_rank, language, country, auto_kind, \
+                           n_messages, first_inbound_at, last_inbound_at, waiting_since, created_at, updated_at) \
+                         VALUES ($1, $2, $3, 'new', $4, $5, $6, $7, $8, 1, $9, $9, $10, $11, $11) \
+                         ON CONFLICT (token) DO NOTHING RETURNING id",
+                    )
+                    .bind(token.as_str())
+                    .bind(contact_id)
+                    .bind(&subject)
+                    .bind(message.risk.as_str())
+                    .bind(message.risk.rank())
+                    .bind(message.language.as_ref().map(LanguageCode::as_str))
+                    .bind(message.country.as_ref().map(CountryCode::as_str))
+                    .bind(message.auto_kind.as_str())
+                    .bind(message.received_at)
+                    .bind(waiting_since)
+                    .bind(message.processed_at)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    if created.is_some() {
+                        break;
+                    }
+                }
+                created.ok_or_else(|| {
+                    StoreError::Corrupt("could not draw a free thread token".into())
+                })?
+            }
+        };
+
+        let message_row_id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (raw_message_id, thread_id, direction, message_id, in_reply_to, references_header, \
+               from_address, from_name, subject, sent_at, received_at, body_text, new_text, has_html, n_attachments, \
+               parse_problem, language, language_confidence, country, risk, auto_kind, triage_json) \
+             VALUES ($1, $2, 'inbound', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+             RETURNING id",
+        )
+        .bind(message.raw_message_id)
+        .bind(thread_id)
+        .bind(message.message_id.as_ref().map(MessageId::as_str))
+        .bind(&message.in_reply_to)
+        .bind(&message.references_header)
+        .bind(message.from_address.as_ref().map(EmailAddress::as_str))
+        .bind(&message.from_name)
+        .bind(&message.subject)
+        .bind(message.sent_at)
+        .bind(message.received_at)
+        .bind(&message.body_text)
+        .bind(&message.new_text)
+        .bind(i64::from(message.has_html))
+        .bind(message.n_attachments)
+        .bind(&message.parse_problem)
+        .bind(message.language.as_ref().map(LanguageCode::as_str))
+        .bind(message.language_confidence)
+        .bind(message.country.as_ref().map(CountryCode::as_str))
+        .bind(message.risk.as_str())
+        .bind(message.auto_kind.as_str())
+        .bind(&message.triage_json)
+        .fetch_one(&mut **tx)
+        .await?;
+
+        if let Some(message_id) = &message.message_id {
+            sqlx::query(
+                "INSERT INTO thread_message_ids (message_id, thread_id) VALUES ($1, $2) ON CONFLICT (message_id) DO NOTHING",
+            )
+            .bind(message_id.as_str())
+            .bind(thread_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(Recorded {
+            message_id: message_row_id,
+            thread_id,
+            new_thread,
+            newly_recorded: true,
+        })
+    }
 }
 
 /// Creates the folder of a SQLite file and asks sqlx to create the file when it is missing.
@@ -256,194 +449,20 @@ impl Store for SqlStore {
     #[instrument(skip_all, fields(raw_message_id = message.raw_message_id))]
     async fn record_message(&self, message: &NewMessage) -> StoreResult<Recorded> {
         let mut tx = self.begin_write().await?;
-        // The first statement writes, and doubles as the replay guard.
-        let marked = sqlx::query("UPDATE raw_messages SET processed_at = $1, problem = $2 WHERE id = $3 AND processed_at IS NULL")
-            .bind(message.processed_at)
-            .bind(&message.parse_problem)
-            .bind(message.raw_message_id)
-            .execute(&mut *tx)
-            .await?;
-        if marked.rows_affected() == 0 {
-            let row = sqlx::query("SELECT id, thread_id FROM messages WHERE raw_message_id = $1")
-                .bind(message.raw_message_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!(
-                        "raw message {} is marked processed or missing, and has no message",
-                        message.raw_message_id
-                    ))
-                })?;
-            tx.rollback().await?;
-            return Ok(Recorded {
-                message_id: row.try_get("id")?,
-                thread_id: row.try_get("thread_id")?,
-                new_thread: false,
-                newly_recorded: false,
-            });
-        }
+        let recorded = Self::record_in(&mut tx, message).await?;
+        tx.commit().await?;
+        Ok(recorded)
+    }
 
-        let contact_id: Option<i64> = match &message.from_address {
-            Some(address) => Some(
-                sqlx::query_scalar(
-                    "INSERT INTO contacts (email_key, email, display_name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
-                     ON CONFLICT (email_key) DO UPDATE SET display_name = COALESCE(excluded.display_name, contacts.display_name), \
-                     updated_at = excluded.updated_at RETURNING id",
-                )
-                .bind(address.key())
-                .bind(address.as_str())
-                .bind(&message.from_name)
-                .bind(message.processed_at)
-                .fetch_one(&mut *tx)
-                .await?,
-            ),
-            None => None,
-        };
-
-        let mut thread_id: Option<i64> = None;
-        for referenced in &message.threading.referenced_ids {
-            thread_id = sqlx::query_scalar(
-                "SELECT thread_id FROM thread_message_ids WHERE message_id = $1",
-            )
-            .bind(referenced.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if thread_id.is_some() {
-                break;
-            }
-        }
-        if thread_id.is_none() {
-            if let Some(token) = &message.threading.token {
-                thread_id = sqlx::query_scalar("SELECT id FROM threads WHERE token = $1")
-                    .bind(token.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            }
-        }
-
-        // Auto-mail does not make the person wait for us: it neither starts nor restarts the clock.
-        let is_human = message.auto_kind == AutoKind::None;
-        let waiting_since = if is_human {
-            Some(message.received_at)
-        } else {
-            None
-        };
-        let new_thread = thread_id.is_none();
-        let thread_id = match thread_id {
-            Some(thread_id) => {
-                sqlx::query(
-                    "UPDATE threads SET \
-                       status = CASE WHEN $1 = 1 AND status IN ('waiting', 'closed') THEN 'new' ELSE status END, \
-                       closed_at = CASE WHEN $1 = 1 AND status = 'closed' THEN NULL ELSE closed_at END, \
-                       waiting_since = COALESCE(waiting_since, $2), \
-                       last_inbound_at = CASE WHEN last_inbound_at > $3 THEN last_inbound_at ELSE $3 END, \
-                       risk = CASE WHEN risk_rank >= $4 THEN risk ELSE $5 END, \
-                       risk_rank = CASE WHEN risk_rank >= $4 THEN risk_rank ELSE $4 END, \
-                       language = CASE WHEN $1 = 1 THEN COALESCE($6, language) ELSE language END, \
-                       country = COALESCE(country, $7), \
-                       n_messages = n_messages + 1, \
-                       updated_at = $8 \
-                     WHERE id = $9",
-                )
-                .bind(i64::from(is_human))
-                .bind(waiting_since)
-                .bind(message.received_at)
-                .bind(message.risk.rank())
-                .bind(message.risk.as_str())
-                .bind(message.language.as_ref().map(LanguageCode::as_str))
-                .bind(message.country.as_ref().map(CountryCode::as_str))
-                .bind(message.processed_at)
-                .bind(thread_id)
-                .execute(&mut *tx)
-                .await?;
-                thread_id
-            }
-            None => {
-                let subject = if message.subject.trim().is_empty() {
-                    "(no subject)".to_string()
-                } else {
-                    message.subject.clone()
-                };
-                let mut created = None;
-                // Tokens are random; on the rare collision, draw another.
-                for _ in 0..20 {
-                    let token = ThreadToken::random();
-                    created = sqlx::query_scalar(
-                        "INSERT INTO threads (token, contact_id, subject, status, risk, risk_rank, language, country, auto_kind, \
-                           n_messages, first_inbound_at, last_inbound_at, waiting_since, created_at, updated_at) \
-                         VALUES ($1, $2, $3, 'new', $4, $5, $6, $7, $8, 1, $9, $9, $10, $11, $11) \
-                         ON CONFLICT (token) DO NOTHING RETURNING id",
-                    )
-                    .bind(token.as_str())
-                    .bind(contact_id)
-                    .bind(&subject)
-                    .bind(message.risk.as_str())
-                    .bind(message.risk.rank())
-                    .bind(message.language.as_ref().map(LanguageCode::as_str))
-                    .bind(message.country.as_ref().map(CountryCode::as_str))
-                    .bind(message.auto_kind.as_str())
-                    .bind(message.received_at)
-                    .bind(waiting_since)
-                    .bind(message.processed_at)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if created.is_some() {
-                        break;
-                    }
-                }
-                created.ok_or_else(|| {
-                    StoreError::Corrupt("could not draw a free thread token".into())
-                })?
-            }
-        };
-
-        let message_row_id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (raw_message_id, thread_id, direction, message_id, in_reply_to, references_header, \
-               from_address, from_name, subject, sent_at, received_at, body_text, new_text, has_html, n_attachments, \
-               parse_problem, language, language_confidence, country, risk, auto_kind, triage_json) \
-             VALUES ($1, $2, 'inbound', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
-             RETURNING id",
-        )
-        .bind(message.raw_message_id)
-        .bind(thread_id)
-        .bind(message.message_id.as_ref().map(MessageId::as_str))
-        .bind(&message.in_reply_to)
-        .bind(&message.references_header)
-        .bind(message.from_address.as_ref().map(EmailAddress::as_str))
-        .bind(&message.from_name)
-        .bind(&message.subject)
-        .bind(message.sent_at)
-        .bind(message.received_at)
-        .bind(&message.body_text)
-        .bind(&message.new_text)
-        .bind(i64::from(message.has_html))
-        .bind(message.n_attachments)
-        .bind(&message.parse_problem)
-        .bind(message.language.as_ref().map(LanguageCode::as_str))
-        .bind(message.language_confidence)
-        .bind(message.country.as_ref().map(CountryCode::as_str))
-        .bind(message.risk.as_str())
-        .bind(message.auto_kind.as_str())
-        .bind(&message.triage_json)
-        .fetch_one(&mut *tx)
-        .await?;
-
-        if let Some(message_id) = &message.message_id {
-            sqlx::query(
-                "INSERT INTO thread_message_ids (message_id, thread_id) VALUES ($1, $2) ON CONFLICT (message_id) DO NOTHING",
-            )
-            .bind(message_id.as_str())
-            .bind(thread_id)
-            .execute(&mut *tx)
-            .await?;
+    #[instrument(skip_all, fields(n_messages = messages.len()))]
+    async fn record_messages(&self, messages: &[NewMessage]) -> StoreResult<Vec<Recorded>> {
+        let mut tx = self.begin_write().await?;
+        let mut recorded = Vec::with_capacity(messages.len());
+        for message in messages {
+            recorded.push(Self::record_in(&mut tx, message).await?);
         }
         tx.commit().await?;
-        Ok(Recorded {
-            message_id: message_row_id,
-            thread_id,
-            new_thread,
-            newly_recorded: true,
-        })
+        Ok(recorded)
     }
 
     async fn thread_of_message_id(&self, message_id: &MessageId) -> StoreResult<Option<ThreadId>> {
