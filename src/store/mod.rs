@@ -182,6 +182,69 @@ pub struct ContactHistory {
     pub last_languages: Vec<LanguageCode>,
 }
 
+/// A mail to send, before it is in the outbox.
+#[derive(Debug, Clone)]
+pub struct NewOutboxItem {
+    pub thread_id: ThreadId,
+    /// `acknowledgement`, `crisis_acknowledgement` or `reply`.
+    pub kind: String,
+    pub to_address: EmailAddress,
+    pub from_address: String,
+    pub subject: String,
+    pub body_text: String,
+    pub message_id: MessageId,
+    pub in_reply_to: Option<String>,
+    pub references_header: Option<String>,
+    pub auto_submitted: bool,
+    pub language: Option<String>,
+    pub template: Option<String>,
+    pub template_note: Option<String>,
+    pub created_at: i64,
+}
+
+/// A row of the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub thread_id: ThreadId,
+    pub kind: String,
+    pub to_address: String,
+    pub from_address: String,
+    pub subject: String,
+    pub body_text: String,
+    pub message_id: String,
+    pub in_reply_to: Option<String>,
+    pub references_header: Option<String>,
+    pub auto_submitted: bool,
+    pub language: Option<String>,
+    pub template: Option<String>,
+    pub template_note: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+    pub bounced_at: Option<i64>,
+}
+
+/// What a thread's acknowledgement needs to know about the thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadSummary {
+    pub thread_id: ThreadId,
+    pub token: String,
+    pub subject: String,
+    pub contact_email: Option<String>,
+    pub contact_name: Option<String>,
+    pub risk: Risk,
+    pub language: Option<String>,
+    pub country: Option<String>,
+    pub auto_kind: AutoKind,
+    pub created_at: i64,
+    /// The Message-IDs of the thread's inbound messages, oldest first.
+    pub inbound_message_ids: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     pub raw_messages: i64,
@@ -232,6 +295,67 @@ pub trait Store: Send + Sync {
     async fn thread_messages(&self, thread_id: ThreadId) -> StoreResult<Vec<MessageRow>>;
 
     async fn counts(&self) -> StoreResult<Counts>;
+
+    /// Adds or replaces resource records by id, in one transaction.
+    async fn upsert_resources(
+        &self,
+        resources: &[crate::resources::Resource],
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// Every resource record, by id.
+    async fn resources(&self) -> StoreResult<Vec<crate::resources::Resource>>;
+
+    async fn thread_summary(&self, thread_id: ThreadId) -> StoreResult<Option<ThreadSummary>>;
+
+    /// New threads of people (not auto-mail) that have no acknowledgement in the outbox, created
+    /// since `since`: acknowledgements a crash kept from being queued.
+    async fn threads_awaiting_acknowledgement(&self, since: i64) -> StoreResult<Vec<ThreadId>>;
+
+    /// Queues a mail, and files its Message-ID under its thread, in one transaction.
+    async fn enqueue_outbox(&self, item: &NewOutboxItem) -> StoreResult<i64>;
+
+    /// Takes up to `limit` due rows (queued and due, or sending with an expired lease: a crash
+    /// mid-send), marks them sending with a lease, and counts the attempt. On PostgreSQL rows
+    /// are taken with `FOR UPDATE SKIP LOCKED`, so several workers never take the same row.
+    async fn claim_outbox(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxItem>>;
+
+    /// The server accepted the mail: never send it again.
+    async fn mark_outbox_sent(&self, id: i64, now: i64) -> StoreResult<()>;
+
+    /// A transient failure: try again at `next_attempt_at`.
+    async fn mark_outbox_retry(
+        &self,
+        id: i64,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> StoreResult<()>;
+
+    /// A permanent failure: shown on the thread, not retried.
+    async fn mark_outbox_failed(&self, id: i64, error: &str) -> StoreResult<()>;
+
+    /// Records a bounce of one of our mails by its Message-ID; returns the outbox row.
+    async fn mark_outbox_bounced(
+        &self,
+        message_id: &MessageId,
+        now: i64,
+    ) -> StoreResult<Option<i64>>;
+
+    /// The latest acknowledgement (either kind) queued to an address since a time.
+    async fn last_acknowledgement_to(
+        &self,
+        address: &EmailAddress,
+        since: i64,
+    ) -> StoreResult<Option<OutboxItem>>;
+
+    async fn outbox_for_thread(&self, thread_id: ThreadId) -> StoreResult<Vec<OutboxItem>>;
+
+    async fn outbox_all(&self) -> StoreResult<Vec<OutboxItem>>;
 }
 
 /// Opens the database named by the URL and returns its store. Does not migrate.

@@ -306,6 +306,36 @@ fn parse_status(value: &str) -> StoreResult<ThreadStatus> {
         .ok_or_else(|| StoreError::Corrupt(format!("unknown thread status {value:?}")))
 }
 
+const OUTBOX_COLUMNS: &str = "id, thread_id, kind, to_address, from_address, subject, body_text, message_id, in_reply_to, \
+    references_header, auto_submitted, language, template, template_note, status, attempts, next_attempt_at, last_error, \
+    created_at, sent_at, bounced_at";
+
+fn outbox_row(row: &AnyRow) -> StoreResult<OutboxItem> {
+    Ok(OutboxItem {
+        id: row.try_get("id")?,
+        thread_id: row.try_get("thread_id")?,
+        kind: row.try_get("kind")?,
+        to_address: row.try_get("to_address")?,
+        from_address: row.try_get("from_address")?,
+        subject: row.try_get("subject")?,
+        body_text: row.try_get("body_text")?,
+        message_id: row.try_get("message_id")?,
+        in_reply_to: row.try_get("in_reply_to")?,
+        references_header: row.try_get("references_header")?,
+        auto_submitted: row.try_get::<i64, _>("auto_submitted")? != 0,
+        language: row.try_get("language")?,
+        template: row.try_get("template")?,
+        template_note: row.try_get("template_note")?,
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        sent_at: row.try_get("sent_at")?,
+        bounced_at: row.try_get("bounced_at")?,
+    })
+}
+
 fn count(row: &AnyRow, column: &str) -> StoreResult<i64> {
     Ok(row.try_get::<i64, _>(column)?)
 }
@@ -593,6 +623,250 @@ impl Store for SqlStore {
             contacts: count(&row, "contacts")?,
             unprocessed: count(&row, "unprocessed")?,
         })
+    }
+
+    async fn upsert_resources(
+        &self,
+        resources: &[crate::resources::Resource],
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        for resource in resources {
+            let data = serde_json::to_string(resource)
+                .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+            let status = serde_json::to_value(resource.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            sqlx::query(
+                "INSERT INTO resources (id, data, status, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (id) DO UPDATE SET data = excluded.data, status = excluded.status, updated_at = excluded.updated_at",
+            )
+            .bind(&resource.id)
+            .bind(data)
+            .bind(status)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn resources(&self) -> StoreResult<Vec<crate::resources::Resource>> {
+        let rows: Vec<String> = sqlx::query_scalar("SELECT data FROM resources ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|data| {
+                serde_json::from_str(data)
+                    .map_err(|error| StoreError::Corrupt(format!("resource: {error}")))
+            })
+            .collect()
+    }
+
+    async fn thread_summary(&self, thread_id: ThreadId) -> StoreResult<Option<ThreadSummary>> {
+        let Some(row) = sqlx::query(
+            "SELECT t.id, t.token, t.subject, t.risk, t.language, t.country, t.auto_kind, t.created_at, c.email, c.display_name \
+             FROM threads t LEFT JOIN contacts c ON c.id = t.contact_id WHERE t.id = $1",
+        )
+        .bind(thread_id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let inbound_message_ids: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT message_id FROM messages WHERE thread_id = $1 AND direction = 'inbound' ORDER BY received_at, id",
+        )
+        .bind(thread_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(ThreadSummary {
+            thread_id: row.try_get("id")?,
+            token: row.try_get("token")?,
+            subject: row.try_get("subject")?,
+            contact_email: row.try_get("email")?,
+            contact_name: row.try_get("display_name")?,
+            risk: parse_risk(&row.try_get::<String, _>("risk")?)?,
+            language: row.try_get("language")?,
+            country: row.try_get("country")?,
+            auto_kind: parse_auto_kind(&row.try_get::<String, _>("auto_kind")?)?,
+            created_at: row.try_get("created_at")?,
+            inbound_message_ids: inbound_message_ids.into_iter().flatten().collect(),
+        }))
+    }
+
+    async fn threads_awaiting_acknowledgement(&self, since: i64) -> StoreResult<Vec<ThreadId>> {
+        Ok(sqlx::query_scalar(
+            "SELECT t.id FROM threads t WHERE t.created_at >= $1 AND t.auto_kind = 'none' AND t.contact_id IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.thread_id = t.id AND o.kind IN ('acknowledgement', 'crisis_acknowledgement')) \
+             ORDER BY t.id",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn enqueue_outbox(&self, item: &NewOutboxItem) -> StoreResult<i64> {
+        let mut tx = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO outbox (thread_id, kind, to_address, from_address, subject, body_text, message_id, in_reply_to, \
+               references_header, auto_submitted, language, template, template_note, status, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'queued', 0, $14, $14) RETURNING id",
+        )
+        .bind(item.thread_id)
+        .bind(&item.kind)
+        .bind(item.to_address.as_str())
+        .bind(&item.from_address)
+        .bind(&item.subject)
+        .bind(&item.body_text)
+        .bind(item.message_id.as_str())
+        .bind(&item.in_reply_to)
+        .bind(&item.references_header)
+        .bind(i64::from(item.auto_submitted))
+        .bind(&item.language)
+        .bind(&item.template)
+        .bind(&item.template_note)
+        .bind(item.created_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO thread_message_ids (message_id, thread_id) VALUES ($1, $2) ON CONFLICT (message_id) DO NOTHING")
+            .bind(item.message_id.as_str())
+            .bind(item.thread_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        let lock = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        };
+        let sql = format!(
+            "UPDATE outbox SET status = 'sending', lease_until = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM outbox WHERE (status = 'queued' AND next_attempt_at <= $2) \
+               OR (status = 'sending' AND lease_until < $2) ORDER BY next_attempt_at, id LIMIT $3 {lock}) \
+             RETURNING {OUTBOX_COLUMNS}"
+        );
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(&sql)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut items = rows
+            .iter()
+            .map(outbox_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        items.sort_by_key(|item| item.id);
+        Ok(items)
+    }
+
+    async fn mark_outbox_sent(&self, id: i64, now: i64) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let thread: Option<(i64, String)> = sqlx::query_as(
+            "UPDATE outbox SET status = 'sent', sent_at = $1, lease_until = NULL, last_error = NULL WHERE id = $2 \
+             RETURNING thread_id, kind",
+        )
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((thread_id, kind)) = thread {
+            let column = if kind == "reply" {
+                "first_human_reply_at"
+            } else {
+                "acknowledged_at"
+            };
+            sqlx::query(&format!("UPDATE threads SET {column} = COALESCE({column}, $1), updated_at = $1 WHERE id = $2"))
+                .bind(now)
+                .bind(thread_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mark_outbox_retry(
+        &self,
+        id: i64,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE outbox SET status = 'queued', next_attempt_at = $1, last_error = $2, lease_until = NULL WHERE id = $3 AND status = 'sending'")
+            .bind(next_attempt_at)
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_outbox_failed(&self, id: i64, error: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE outbox SET status = 'failed', last_error = $1, lease_until = NULL WHERE id = $2 AND status = 'sending'")
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_outbox_bounced(
+        &self,
+        message_id: &MessageId,
+        now: i64,
+    ) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "UPDATE outbox SET bounced_at = $1 WHERE message_id = $2 RETURNING id",
+        )
+        .bind(now)
+        .bind(message_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn last_acknowledgement_to(
+        &self,
+        address: &EmailAddress,
+        since: i64,
+    ) -> StoreResult<Option<OutboxItem>> {
+        let row = sqlx::query(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE LOWER(to_address) = $1 AND kind IN ('acknowledgement', 'crisis_acknowledgement') \
+             AND created_at >= $2 ORDER BY created_at DESC, id DESC LIMIT 1"
+        ))
+        .bind(address.key())
+        .bind(since)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(outbox_row).transpose()
+    }
+
+    async fn outbox_for_thread(&self, thread_id: ThreadId) -> StoreResult<Vec<OutboxItem>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE thread_id = $1 ORDER BY id"
+        ))
+        .bind(thread_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(outbox_row).collect()
+    }
+
+    async fn outbox_all(&self) -> StoreResult<Vec<OutboxItem>> {
+        let rows = sqlx::query(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(outbox_row).collect()
     }
 }
 

@@ -4,7 +4,110 @@
 use super::{Detected, Evidence, SenderHistory, TriageConfig};
 use crate::domain::LanguageCode;
 use crate::mail::ParsedMessage;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 use whatlang::{Detector, Lang};
+
+/// Marker words of close neighbours and of very short texts (`data/language/markers.toml`).
+const MARKERS_TOML: &str = include_str!("../../data/language/markers.toml");
+
+#[derive(Debug, Deserialize)]
+struct Markers {
+    family: Vec<Family>,
+    short: Short,
+}
+
+#[derive(Debug, Deserialize)]
+struct Family {
+    languages: Vec<String>,
+    #[serde(default)]
+    letters: HashMap<String, Vec<String>>,
+    words: HashMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Short {
+    words: HashMap<String, Vec<String>>,
+}
+
+fn markers() -> &'static Markers {
+    static MARKERS: OnceLock<Markers> = OnceLock::new();
+    MARKERS
+        .get_or_init(|| toml::from_str(MARKERS_TOML).expect("data/language/markers.toml is valid"))
+}
+
+fn words_of(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase().replace('ş', "ș").replace('ţ', "ț"))
+        .collect()
+}
+
+/// Settles close neighbours (Danish / Norwegian / Swedish, Czech / Slovak, Russian /
+/// Ukrainian / Bulgarian, Spanish / Catalan / Portuguese, Indonesian / Malay...) by marker
+/// words and letters. Returns a better answer only with a clear margin.
+fn settle_neighbours(
+    text: &str,
+    code: &str,
+    allowed: &dyn Fn(&str) -> bool,
+) -> Option<(String, String)> {
+    let family = markers()
+        .family
+        .iter()
+        .find(|f| f.languages.iter().any(|l| l == code))?;
+    let words = words_of(text);
+    let mut scores: Vec<(String, f64, String)> = Vec::new();
+    for language in family.languages.iter().filter(|l| allowed(l)) {
+        let mut score = 0.0;
+        let mut seen = Vec::new();
+        if let Some(markers) = family.words.get(language) {
+            for word in &words {
+                if markers.iter().any(|m| m == word) {
+                    score += 1.0;
+                    if seen.len() < 4 && !seen.contains(word) {
+                        seen.push(word.clone());
+                    }
+                }
+            }
+        }
+        if let Some(letters) = family.letters.get(language) {
+            for letter in letters {
+                if text.to_lowercase().contains(letter.as_str()) {
+                    score += 2.0;
+                    seen.push(letter.clone());
+                }
+            }
+        }
+        scores.push((language.clone(), score, seen.join(" ")));
+    }
+    scores.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let (best, best_score, seen) = scores.first()?.clone();
+    let runner_up = scores.get(1).map(|s| s.1).unwrap_or(0.0);
+    (best != code && best_score >= 2.0 && best_score > runner_up).then_some((best, seen))
+}
+
+/// Settles very short texts by frequent function and greeting words.
+fn settle_short(text: &str, allowed: &dyn Fn(&str) -> bool) -> Option<(String, f64)> {
+    let words = words_of(text);
+    let short = &markers().short.words;
+    let mut scores: HashMap<&str, f64> = HashMap::new();
+    for word in &words {
+        let owners: Vec<&str> = short
+            .iter()
+            .filter(|(language, list)| allowed(language) && list.iter().any(|w| w == word))
+            .map(|(language, _)| language.as_str())
+            .collect();
+        for owner in &owners {
+            *scores.entry(owner).or_default() += 1.0 / owners.len() as f64;
+        }
+    }
+    let mut ranked: Vec<(&str, f64)> = scores.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    let (best, score) = *ranked.first()?;
+    let runner_up = ranked.get(1).map(|r| r.1).unwrap_or(0.0);
+    (score >= 1.0 && score > runner_up).then(|| (best.to_string(), score))
+}
 
 /// Below this many letters a text is "short": other signals count for more.
 pub const SHORT_TEXT_CHARS: usize = 40;
@@ -167,12 +270,19 @@ pub fn detect(
         .known_language
         .clone()
         .or_else(|| history.recent_languages.first().cloned());
+    let charset_language = message
+        .charsets
+        .iter()
+        .find_map(|charset| charset_language(charset))
+        .and_then(|code| LanguageCode::parse(code).ok())
+        .filter(|code| config.languages.is_empty() || config.languages.contains(code));
 
     if n_letters < SHORT_TEXT_CHARS || detected.as_ref().is_none_or(|d| d.confidence < 0.5) {
         // A short or unsure text: a declared or known language of the same writing system wins.
         for (signal, candidate) in [
             ("content-language", header_language),
             ("sender history", history_language),
+            ("charset", charset_language),
         ] {
             let Some(candidate) = candidate else { continue };
             let agrees_with_script = detected
@@ -292,9 +402,34 @@ pub fn detect_text(text: &str, allowed: &[LanguageCode]) -> Option<Detected<Lang
             evidence.push(Evidence::new("letters", "no і ї є ґ: not Ukrainian", 0.8));
         }
     }
+    let mut code = code.to_string();
+    let mut confidence = info.confidence();
+    if let Some((better, seen)) = settle_neighbours(text, &code, &allowed_or_all) {
+        evidence.push(Evidence::new(
+            "marker words",
+            format!("{better}: {seen}"),
+            0.8,
+        ));
+        code = better;
+        confidence = confidence.max(0.8);
+    }
+    let n_letters = text.chars().filter(|c| c.is_alphabetic()).count();
+    if n_letters < SHORT_TEXT_CHARS && counts.latin == n_letters {
+        if let Some((better, score)) = settle_short(text, &allowed_or_all) {
+            if better != code {
+                evidence.push(Evidence::new(
+                    "short-text words",
+                    format!("{better} ({score:.1})"),
+                    0.6,
+                ));
+                code = better;
+                confidence = 0.6;
+            }
+        }
+    }
     Some(Detected {
-        value: LanguageCode::parse(code).ok()?,
-        confidence: info.confidence(),
+        value: LanguageCode::parse(&code).ok()?,
+        confidence,
         evidence,
     })
 }
@@ -311,6 +446,25 @@ fn same_script_family(a: &str, b: &str) -> bool {
         _ => "latin",
     };
     family(a) == family(b)
+}
+
+/// The language a legacy charset was made for, where it was made for one.
+pub fn charset_language(charset: &str) -> Option<&'static str> {
+    Some(match charset.trim().to_ascii_lowercase().as_str() {
+        "iso-2022-jp" | "shift_jis" | "shift-jis" | "sjis" | "euc-jp" | "cp932" | "windows-31j" => {
+            "ja"
+        }
+        "euc-kr" | "ks_c_5601-1987" | "cp949" | "iso-2022-kr" => "ko",
+        "gb2312" | "gbk" | "gb18030" | "big5" | "big5-hkscs" | "hz-gb-2312" => "zh",
+        "koi8-r" => "ru",
+        "koi8-u" => "uk",
+        "iso-8859-7" | "windows-1253" => "el",
+        "iso-8859-8" | "iso-8859-8-i" | "windows-1255" => "he",
+        "tis-620" | "windows-874" | "iso-8859-11" => "th",
+        "iso-8859-9" | "windows-1254" => "tr",
+        "windows-1258" => "vi",
+        _ => return None,
+    })
 }
 
 /// "Re: Fwd: AW: subject" -> "subject", so that the prefixes do not vote for English.

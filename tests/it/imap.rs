@@ -71,6 +71,49 @@ on_both_backends! {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processed_messages_can_be_moved_to_a_folder() {
+    let db = TestDb::new(crate::harness::Backend::Sqlite).await;
+    let dovecot = Dovecot::start();
+    let mut session = dovecot.client().await;
+    session.create("Processed").await.unwrap();
+    session.logout().await.ok();
+    let messages: Vec<Vec<u8>> = (0..3)
+        .map(|i| {
+            simple_message(
+                &format!("mv{i}@example.org"),
+                "ana@example.org",
+                "Moving",
+                "Please move me after you stored me.",
+            )
+        })
+        .collect();
+    dovecot.append("INBOX", &messages).await;
+    let mut settings = dovecot.settings();
+    settings.processed_folder = "Processed".into();
+    let ingester = db.ingester();
+    assert_eq!(
+        ImapSource::new(settings)
+            .sync_once(&ingester)
+            .await
+            .unwrap(),
+        3
+    );
+    let mut session = dovecot.client().await;
+    assert_eq!(
+        session.select("INBOX").await.unwrap().exists,
+        0,
+        "the inbox is empty"
+    );
+    assert_eq!(
+        session.select("Processed").await.unwrap().exists,
+        3,
+        "the messages were moved"
+    );
+    session.logout().await.ok();
+    assert_eq!(db.store.counts().await.unwrap().messages, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_delivers_a_new_message_without_waiting_for_the_poll() {
     let db = TestDb::new(crate::harness::Backend::Sqlite).await;
     let dovecot = Dovecot::start();
