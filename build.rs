@@ -29,4 +29,42 @@ fn main() {
     code.push_str("];\n");
     let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("lexicon_files.rs");
     std::fs::write(out, code).expect("write lexicon_files.rs");
+
+    // Reply templates: templates/replies/<lang>/<name>.{subject,txt,html}.hbs
+    let replies_dir = Path::new(&manifest_dir).join("templates/replies");
+    println!("cargo:rerun-if-changed={}", replies_dir.display());
+    let mut templates = Vec::new();
+    if let Ok(languages) = std::fs::read_dir(&replies_dir) {
+        for language in languages
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+        {
+            println!("cargo:rerun-if-changed={}", language.path().display());
+            for file in std::fs::read_dir(language.path())
+                .expect("a language folder")
+                .filter_map(Result::ok)
+            {
+                let path = file.path();
+                if path.extension().is_some_and(|ext| ext == "hbs") {
+                    println!("cargo:rerun-if-changed={}", path.display());
+                    let language = language.file_name().to_string_lossy().into_owned();
+                    let name = path
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .trim_end_matches(".hbs")
+                        .to_string();
+                    templates.push((format!("{language}/{name}"), path.display().to_string()));
+                }
+            }
+        }
+    }
+    templates.sort();
+    let mut code = String::from("/// (\"<lang>/<name>.<part>\", template text) of every reply template in templates/replies.\npub const REPLY_TEMPLATE_FILES: &[(&str, &str)] = &[\n");
+    for (name, path) in &templates {
+        writeln!(code, "    ({name:?}, include_str!({path:?})),").unwrap();
+    }
+    code.push_str("];\n");
+    let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("reply_templates.rs");
+    std::fs::write(out, code).expect("write reply_templates.rs");
 }

@@ -60,6 +60,19 @@ pub enum Command {
     Queue,
     /// Bring the database schema up to date.
     Migrate,
+    /// The resource directory: import or export records (TOML, as in config/resources/).
+    Resources {
+        #[command(subcommand)]
+        action: ResourcesAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResourcesAction {
+    /// Validate and import a TOML file or a folder of them; records are replaced by id.
+    Import { path: PathBuf },
+    /// Print every record as TOML (the import format).
+    Export,
 }
 
 /// Runs a parsed command line. Configuration errors come back before anything starts.
@@ -89,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Triage { .. } => anyhow::bail!("give a FILE, --eval DIR or --eval-language FILE"),
         Command::Queue => print_queue(settings).await,
+        Command::Resources { action } => resources_command(settings, action).await,
         Command::Migrate => {
             open_store(&settings).await?;
             println!("database schema is up to date");
@@ -107,13 +121,83 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
+async fn resources_command(settings: Settings, action: ResourcesAction) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    match action {
+        ResourcesAction::Import { path } => {
+            let records = crate::resources::files::read_path(&path)?;
+            let today = crate::resources::model::day_of(crate::clock::now_ms());
+            let n_active = records
+                .iter()
+                .filter(|r| r.status == crate::resources::Status::Active)
+                .count();
+            let n_stale = records.iter().filter(|r| r.is_stale(today)).count();
+            store
+                .upsert_resources(&records, crate::clock::now_ms())
+                .await?;
+            println!("imported {} resources ({n_active} active, {n_stale} not verified within 24 months)", records.len());
+        }
+        ResourcesAction::Export => {
+            print!(
+                "{}",
+                crate::resources::files::to_toml(&store.resources().await?)?
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Imports the seed directory when the database has no resources yet.
+async fn seed_resources(store: &Arc<dyn Store>, settings: &Settings) -> anyhow::Result<()> {
+    if !store.resources().await?.is_empty() || !settings.resources.seed_dir.is_dir() {
+        return Ok(());
+    }
+    let records = crate::resources::files::read_path(&settings.resources.seed_dir)?;
+    store
+        .upsert_resources(&records, crate::clock::now_ms())
+        .await?;
+    info!(n_resources = records.len(), "resource directory seeded");
+    Ok(())
+}
+
+/// The ingester with acknowledgements, and the outbox worker that sends them.
+pub fn reply_pipeline(
+    store: &Arc<dyn Store>,
+    settings: &Settings,
+) -> anyhow::Result<(Ingester, crate::replies::outbox::OutboxWorker)> {
+    let template_dir = (!settings.replies.template_dir.is_empty())
+        .then(|| PathBuf::from(&settings.replies.template_dir));
+    let templates = Arc::new(crate::replies::templates::Templates::load(
+        template_dir.as_deref(),
+    )?);
+    let queued = Arc::new(tokio::sync::Notify::new());
+    let acknowledger = Arc::new(crate::replies::ack::Acknowledger::from_settings(
+        store.clone(),
+        templates,
+        settings,
+        queued.clone(),
+    ));
+    let ingester = Ingester::new(store.clone(), TriageConfig::from_settings(settings))
+        .with_acknowledger(acknowledger);
+    let transport = crate::replies::outbox::Transport::from_settings(&settings.outgoing)?;
+    let worker = crate::replies::outbox::OutboxWorker::new(
+        store.clone(),
+        transport,
+        settings.outgoing.max_attempts,
+        Duration::from_millis(settings.outgoing.poll_interval_ms.max(50)),
+        queued,
+    );
+    Ok((ingester, worker))
+}
+
 async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
-    let ingester = Arc::new(Ingester::new(
-        store.clone(),
-        TriageConfig::from_settings(&settings),
-    ));
+    crate::triage::risk::check_lexicons()?;
+    seed_resources(&store, &settings).await?;
+    let (ingester, outbox_worker) = reply_pipeline(&store, &settings)?;
+    let ingester = Arc::new(ingester);
     ingester.process_pending().await?;
+    ingester.acknowledge_pending().await?;
 
     if demo {
         if settings.inbox.kind != InboxKind::Maildir {
@@ -125,6 +209,7 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let outbox_task = tokio::spawn(outbox_worker.run(shutdown_rx.clone()));
     let mut source: Option<Box<dyn MailSource>> = match settings.inbox.kind {
         InboxKind::Maildir => Some(Box::new(MaildirSource::new(
             settings.maildir.path.clone(),
@@ -165,6 +250,7 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     if let Some(task) = source_task {
         task.await.ok();
     }
+    outbox_task.await.ok();
     server_task.await.ok();
     Ok(())
 }

@@ -35,6 +35,74 @@ pub struct Settings {
     pub web: WebSettings,
     pub mail: MailSettings,
     pub triage: TriageSettings,
+    pub outgoing: OutgoingSettings,
+    pub replies: ReplySettings,
+    pub resources: ResourceSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportKind {
+    /// Each mail written as an `.eml` file into `outgoing.file_dir` (the embedded default).
+    File,
+    /// An SMTP relay.
+    Smtp,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutgoingSettings {
+    pub transport: TransportKind,
+    pub file_dir: PathBuf,
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub username: String,
+    pub password: SecretString,
+    /// The display name in From.
+    pub from_name: String,
+    /// Attempts before a row is given up as failed (transient errors only).
+    pub max_attempts: u32,
+    /// How often the worker looks for due rows, in milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+impl fmt::Debug for OutgoingSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutgoingSettings")
+            .field("transport", &self.transport)
+            .field("file_dir", &self.file_dir)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &"***")
+            .field("password", &"***")
+            .field("from_name", &self.from_name)
+            .field("max_attempts", &self.max_attempts)
+            .field("poll_interval_ms", &self.poll_interval_ms)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplySettings {
+    /// Acknowledge new conversations automatically.
+    pub acknowledge: bool,
+    /// When a navigator will answer, as promised in the acknowledgement.
+    pub reply_window_hours: u32,
+    /// At most one acknowledgement per sender within this many hours (loop safety).
+    pub acknowledgement_window_hours: u32,
+    /// A folder of templates (`<lang>/<name>.subject.hbs`, `.txt.hbs`) that replace the built-in ones.
+    pub template_dir: String,
+    pub service_name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSettings {
+    /// Imported at start-up when the directory in the database is empty.
+    pub seed_dir: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -235,6 +303,29 @@ impl Settings {
                 "mail.message_id_domain",
                 "must be a plain domain name",
             ));
+        }
+        if self.outgoing.transport == TransportKind::Smtp && self.outgoing.host.trim().is_empty() {
+            return Err(fail(
+                "outgoing.host",
+                "is required when outgoing.transport = \"smtp\"",
+            ));
+        }
+        if self.outgoing.max_attempts == 0 {
+            return Err(fail("outgoing.max_attempts", "must be at least 1"));
+        }
+        if self
+            .outgoing
+            .from_name
+            .contains(['\r', '\n', '"', '<', '>'])
+        {
+            return Err(fail("outgoing.from_name", "must be plain text on one line"));
+        }
+        if self.replies.reply_window_hours == 0 {
+            return Err(fail("replies.reply_window_hours", "must be at least 1"));
+        }
+        if !self.replies.template_dir.is_empty() && !Path::new(&self.replies.template_dir).is_dir()
+        {
+            return Err(fail("replies.template_dir", "is not a folder"));
         }
         for language in &self.triage.languages {
             if crate::domain::LanguageCode::parse(language).is_err() {

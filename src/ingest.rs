@@ -44,6 +44,7 @@ impl BatchSummary {
 pub struct Ingester {
     store: Arc<dyn Store>,
     triage_config: Arc<TriageConfig>,
+    acknowledger: Option<Arc<crate::replies::ack::Acknowledger>>,
 }
 
 impl Ingester {
@@ -51,7 +52,17 @@ impl Ingester {
         Ingester {
             store,
             triage_config: Arc::new(triage_config),
+            acknowledger: None,
         }
+    }
+
+    /// Acknowledge new conversations as they are recorded.
+    pub fn with_acknowledger(
+        mut self,
+        acknowledger: Arc<crate::replies::ack::Acknowledger>,
+    ) -> Ingester {
+        self.acknowledger = Some(acknowledger);
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -94,6 +105,14 @@ impl Ingester {
             summary.n_problems += usize::from(recorded.had_problem);
         }
         Ok(summary)
+    }
+
+    /// Queues the acknowledgements a crash kept from being queued.
+    pub async fn acknowledge_pending(&self) -> anyhow::Result<usize> {
+        match &self.acknowledger {
+            Some(acknowledger) => acknowledger.acknowledge_pending().await,
+            None => Ok(0),
+        }
     }
 
     /// Threads raw messages that were stored but not processed (after a crash).
@@ -188,6 +207,37 @@ impl Ingester {
             .record_messages(&messages)
             .await
             .context("recording messages")?;
+        // A bounce of one of our mails is linked to its outbox row.
+        let our_domain = format!("@{}", self.triage_config.message_id_domain);
+        for message in messages.iter().filter(|m| m.auto_kind == AutoKind::Bounce) {
+            for id in message
+                .threading
+                .referenced_ids
+                .iter()
+                .filter(|id| id.as_str().to_ascii_lowercase().ends_with(&our_domain))
+            {
+                if let Some(outbox_id) = self.store.mark_outbox_bounced(id, now_ms()).await? {
+                    warn!(
+                        outbox_id,
+                        raw_message_id = message.raw_message_id,
+                        "one of our mails bounced"
+                    );
+                }
+            }
+        }
+        // Acknowledgements follow the commit: a failure here never loses a message, and
+        // `Acknowledger::acknowledge_pending` catches up after a crash.
+        if let Some(acknowledger) = &self.acknowledger {
+            for recorded in recorded.iter().filter(|r| r.new_thread && r.newly_recorded) {
+                if let Err(error) = acknowledger.acknowledge(recorded.thread_id).await {
+                    warn!(
+                        thread_id = recorded.thread_id,
+                        error = format!("{error:#}"),
+                        "acknowledgement not queued"
+                    );
+                }
+            }
+        }
         Ok(recorded
             .into_iter()
             .zip(&messages)

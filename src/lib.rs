@@ -11,6 +11,7 @@ pub mod domain;
 pub mod eval;
 pub mod ingest;
 pub mod mail;
+pub mod replies;
 pub mod resources;
 pub mod source;
 pub mod store;

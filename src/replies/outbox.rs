@@ -1,0 +1,302 @@
+//! The outbox worker: the only code that sends mail.
+//!
+//! It takes due rows with a lease, sends each over SMTP (or writes it as an `.eml` file), and
+//! marks it sent right after the server accepts it. A transient (4xx or connection) failure is
+//! retried with exponential backoff; a permanent (5xx) one marks the row failed. A row marked
+//! sent is never sent again. A crash between the server's acceptance and the mark leaves the
+//! row `sending`; when its lease expires it is sent again with the same Message-ID, which mail
+//! clients show once.
+
+use crate::clock::now_ms;
+use crate::config::{OutgoingSettings, TlsMode, TransportKind};
+use crate::store::{OutboxItem, Store};
+use anyhow::Context;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use tracing::{info, warn};
+
+/// How long a worker owns a row it took; after that another worker (or a restart) retries it.
+const LEASE_MS: i64 = 5 * 60_000;
+const BATCH: i64 = 20;
+
+/// RFC 3834: this mail was written by a machine, in reply to a person.
+#[derive(Debug, Clone)]
+pub struct AutoSubmitted(String);
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted(s.trim().to_string()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// Asks Microsoft servers not to answer our automatic mail with theirs.
+#[derive(Debug, Clone)]
+pub struct AutoResponseSuppress(String);
+
+impl Header for AutoResponseSuppress {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("X-Auto-Response-Suppress")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoResponseSuppress(s.trim().to_string()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    File(AsyncFileTransport<Tokio1Executor>),
+}
+
+/// How a send went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// Try again later (4xx, connection trouble).
+    Transient(String),
+    /// Do not try again (5xx, a mail that cannot be built).
+    Permanent(String),
+}
+
+impl Transport {
+    pub fn from_settings(settings: &OutgoingSettings) -> anyhow::Result<Transport> {
+        Ok(match settings.transport {
+            TransportKind::File => {
+                std::fs::create_dir_all(&settings.file_dir).with_context(|| {
+                    format!(
+                        "creating the outgoing mail folder {}",
+                        settings.file_dir.display()
+                    )
+                })?;
+                Transport::File(AsyncFileTransport::<Tokio1Executor>::new(
+                    &settings.file_dir,
+                ))
+            }
+            TransportKind::Smtp => {
+                let tls = match settings.tls {
+                    TlsMode::None => Tls::None,
+                    TlsMode::Starttls => Tls::Required(
+                        TlsParameters::new(settings.host.clone()).context("TLS parameters")?,
+                    ),
+                    TlsMode::Implicit => Tls::Wrapper(
+                        TlsParameters::new(settings.host.clone()).context("TLS parameters")?,
+                    ),
+                };
+                let mut builder =
+                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
+                        .port(settings.port)
+                        .tls(tls)
+                        .timeout(Some(Duration::from_secs(60)));
+                if !settings.username.is_empty() {
+                    builder = builder.credentials(Credentials::new(
+                        settings.username.clone(),
+                        settings.password.expose_secret().to_string(),
+                    ));
+                }
+                Transport::Smtp(builder.build())
+            }
+        })
+    }
+
+    pub async fn send(&self, message: Message) -> Result<(), SendError> {
+        match self {
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|error| {
+                if error.is_permanent() {
+                    SendError::Permanent(error.to_string())
+                } else {
+                    SendError::Transient(error.to_string())
+                }
+            }),
+            Transport::File(file) => file
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|error| SendError::Transient(error.to_string())),
+        }
+    }
+}
+
+/// Builds the mail of an outbox row.
+pub fn build_message(item: &OutboxItem) -> Result<Message, SendError> {
+    let permanent = |what: &str, error: &dyn std::fmt::Display| {
+        SendError::Permanent(format!("{what}: {error}"))
+    };
+    let from: Mailbox = item
+        .from_address
+        .parse()
+        .map_err(|e| permanent("From", &e))?;
+    let to: Mailbox = item.to_address.parse().map_err(|e| permanent("To", &e))?;
+    // Headers are one line each: a stored value can never add a header.
+    let one_line = |value: &str| {
+        value
+            .split(['\r', '\n'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut builder = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(one_line(&item.subject))
+        .message_id(Some(format!("<{}>", item.message_id)))
+        .date_now();
+    if let Some(in_reply_to) = &item.in_reply_to {
+        builder = builder.in_reply_to(one_line(in_reply_to));
+    }
+    if let Some(references) = &item.references_header {
+        builder = builder.references(one_line(references));
+    }
+    if item.auto_submitted {
+        builder = builder
+            .header(AutoSubmitted("auto-replied".into()))
+            .header(AutoResponseSuppress("All".into()));
+    }
+    builder
+        .header(ContentType::TEXT_PLAIN)
+        .body(item.body_text.clone())
+        .map_err(|e| permanent("body", &e))
+}
+
+/// The wait before attempt `attempt + 1`: 30 s, 1 min, 2 min ... up to an hour.
+pub fn backoff_ms(attempt: i64) -> i64 {
+    let exponent = (attempt.max(1) - 1).min(7) as u32;
+    (30_000i64 * 2i64.pow(exponent)).min(3_600_000)
+}
+
+pub struct OutboxWorker {
+    store: Arc<dyn Store>,
+    transport: Transport,
+    max_attempts: i64,
+    poll_interval: Duration,
+    queued: Arc<Notify>,
+}
+
+impl OutboxWorker {
+    pub fn new(
+        store: Arc<dyn Store>,
+        transport: Transport,
+        max_attempts: u32,
+        poll_interval: Duration,
+        queued: Arc<Notify>,
+    ) -> OutboxWorker {
+        OutboxWorker {
+            store,
+            transport,
+            max_attempts: i64::from(max_attempts),
+            poll_interval,
+            queued,
+        }
+    }
+
+    /// Sends every due row once; returns how many rows it took.
+    pub async fn send_due(&self) -> anyhow::Result<usize> {
+        let items = self.store.claim_outbox(now_ms(), LEASE_MS, BATCH).await?;
+        for item in &items {
+            let result = match build_message(item) {
+                Ok(message) => self.transport.send(message).await,
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(()) => {
+                    self.store.mark_outbox_sent(item.id, now_ms()).await?;
+                    info!(outbox_id = item.id, thread_id = item.thread_id, kind = %item.kind, "mail sent");
+                }
+                Err(SendError::Permanent(error)) => {
+                    self.store.mark_outbox_failed(item.id, &error).await?;
+                    warn!(
+                        outbox_id = item.id,
+                        thread_id = item.thread_id,
+                        "mail refused for good"
+                    );
+                }
+                Err(SendError::Transient(error)) if item.attempts >= self.max_attempts => {
+                    self.store
+                        .mark_outbox_failed(
+                            item.id,
+                            &format!("gave up after {} attempts: {error}", item.attempts),
+                        )
+                        .await?;
+                    warn!(
+                        outbox_id = item.id,
+                        thread_id = item.thread_id,
+                        attempts = item.attempts,
+                        "mail given up"
+                    );
+                }
+                Err(SendError::Transient(error)) => {
+                    let delay = backoff_ms(item.attempts);
+                    self.store
+                        .mark_outbox_retry(item.id, now_ms() + delay, &error)
+                        .await?;
+                    warn!(
+                        outbox_id = item.id,
+                        thread_id = item.thread_id,
+                        attempts = item.attempts,
+                        retry_in_ms = delay,
+                        "mail deferred"
+                    );
+                }
+            }
+        }
+        Ok(items.len())
+    }
+
+    /// Sends until shutdown: at once when a mail is queued, else every poll interval.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let took = match self.send_due().await {
+                Ok(n) => n,
+                Err(error) => {
+                    warn!(error = format!("{error:#}"), "outbox pass failed");
+                    0
+                }
+            };
+            if *shutdown.borrow() {
+                return;
+            }
+            if took as i64 >= BATCH {
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.poll_interval) => {}
+                _ = self.queued.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        assert_eq!(backoff_ms(1), 30_000);
+        assert_eq!(backoff_ms(2), 60_000);
+        assert_eq!(backoff_ms(5), 480_000);
+        assert_eq!(backoff_ms(50), 3_600_000);
+    }
+}
