@@ -209,7 +209,12 @@ impl OutboxWorker {
 
     /// Sends every due row once; returns how many rows it took.
     pub async fn send_due(&self) -> anyhow::Result<usize> {
-        let items = self.store.claim_outbox(now_ms(), LEASE_MS, BATCH).await?;
+        self.send_due_at(now_ms()).await
+    }
+
+    /// As [`Self::send_due`], as if it were `now` (tests move time forward with it).
+    pub async fn send_due_at(&self, now: i64) -> anyhow::Result<usize> {
+        let items = self.store.claim_outbox(now, LEASE_MS, BATCH).await?;
         for item in &items {
             let result = match build_message(item) {
                 Ok(message) => self.transport.send(message).await,

@@ -384,3 +384,100 @@ pub fn inbox_fixture() -> (InboxManifest, Vec<Vec<u8>>) {
         .collect();
     (manifest, messages)
 }
+
+/// Postfix's `smtp-sink` on a free loopback port, writing each accepted mail to a file.
+/// `extra` injects failures: `["-r", "RCPT"]` (4xx), `["-f", "DATA"]` (5xx). Stopped when dropped.
+pub struct SmtpSink {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl SmtpSink {
+    pub fn start(extra: &[&str]) -> SmtpSink {
+        Self::start_on(free_port(), extra)
+    }
+
+    pub fn start_on(port: u16, extra: &[&str]) -> SmtpSink {
+        let binary = "/usr/sbin/smtp-sink";
+        assert!(Path::new(binary).exists(), "smtp-sink is not installed: run scripts/test (it installs postfix)");
+        let dir = tempfile::Builder::new().prefix("concierge-smtp").tempdir().expect("temp dir");
+        chown_nobody(dir.path());
+        let child = Command::new(binary)
+            .args(["-u", "nobody", "-d"])
+            .arg(format!("{}/%M.", dir.path().display()))
+            .args(extra)
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("100")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start smtp-sink");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(10), "smtp-sink did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SmtpSink { port, dir, child }
+    }
+
+    /// Every captured mail, oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        files.iter().map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned()).collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// Settings for tests: the defaults, with outgoing mail to a local SMTP server.
+pub fn settings_with_smtp(port: u16) -> concierge::config::Settings {
+    let mut settings = concierge::config::Settings::load(None).expect("default settings");
+    settings.outgoing.transport = concierge::config::TransportKind::Smtp;
+    settings.outgoing.host = "127.0.0.1".into();
+    settings.outgoing.port = port;
+    settings.outgoing.tls = concierge::config::TlsMode::None;
+    settings.mail.address = "help@concierge.example.org".into();
+    settings.mail.message_id_domain = "concierge.example.org".into();
+    settings.resources.seed_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/resources");
+    settings
+}
+
+/// Imports the seed resource directory into a test database.
+pub async fn seed_resources(store: &Arc<dyn Store>) {
+    let records = concierge::resources::files::read_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/resources"))
+        .expect("the seed directory is valid");
+    store.upsert_resources(&records, concierge::clock::now_ms()).await.unwrap();
+}
+
+/// A header's value in a captured mail (unfolded), if present.
+pub fn header_of(mail: &str, name: &str) -> Option<String> {
+    let headers = mail.split("\n\n").next().unwrap_or_default().replace("\r\n", "\n");
+    let mut value: Option<String> = None;
+    for line in headers.split('\n') {
+        if let Some(current) = value.as_mut() {
+            if line.starts_with([' ', '\t']) {
+                current.push(' ');
+                current.push_str(line.trim());
+                continue;
+            }
+            return value;
+        }
+        if let Some((header, rest)) = line.split_once(':') {
+            if header.eq_ignore_ascii_case(name) {
+                value = Some(rest.trim().to_string());
+            }
+        }
+    }
+    value
+}

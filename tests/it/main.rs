@@ -7,6 +7,7 @@ mod harness;
 mod cli;
 mod imap;
 mod ingest;
+mod outbox;
 mod store;
 mod triage;
 mod web;
