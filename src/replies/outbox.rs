@@ -11,6 +11,7 @@ use crate::clock::now_ms;
 use crate::config::{OutgoingSettings, TlsMode, TransportKind};
 use crate::store::{OutboxItem, Store};
 use anyhow::Context;
+use futures::StreamExt;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -24,7 +25,9 @@ use tracing::{info, warn};
 
 /// How long a worker owns a row it took; after that another worker (or a restart) retries it.
 const LEASE_MS: i64 = 5 * 60_000;
-const BATCH: i64 = 20;
+const BATCH: i64 = 32;
+/// Mails in flight at once (lettre's SMTP pool keeps up to ten connections).
+const CONCURRENT_SENDS: usize = 8;
 
 /// RFC 3834: this mail was written by a machine, in reply to a person.
 #[derive(Debug, Clone)]
@@ -215,11 +218,23 @@ impl OutboxWorker {
     /// As [`Self::send_due`], as if it were `now` (tests move time forward with it).
     pub async fn send_due_at(&self, now: i64) -> anyhow::Result<usize> {
         let items = self.store.claim_outbox(now, LEASE_MS, BATCH).await?;
+        // Several mails at once: each SMTP exchange is mostly waiting on the network.
+        let transport = &self.transport;
+        let mut sends = Vec::with_capacity(items.len());
         for item in &items {
-            let result = match build_message(item) {
-                Ok(message) => self.transport.send(message).await,
-                Err(error) => Err(error),
-            };
+            let message = build_message(item);
+            sends.push(async move {
+                match message {
+                    Ok(message) => transport.send(message).await,
+                    Err(error) => Err(error),
+                }
+            });
+        }
+        let results: Vec<Result<(), SendError>> = futures::stream::iter(sends)
+            .buffered(CONCURRENT_SENDS)
+            .collect()
+            .await;
+        for (item, result) in items.iter().zip(results) {
             match result {
                 Ok(()) => {
                     self.store.mark_outbox_sent(item.id, now_ms()).await?;

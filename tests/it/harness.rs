@@ -400,8 +400,14 @@ impl SmtpSink {
 
     pub fn start_on(port: u16, extra: &[&str]) -> SmtpSink {
         let binary = "/usr/sbin/smtp-sink";
-        assert!(Path::new(binary).exists(), "smtp-sink is not installed: run scripts/test (it installs postfix)");
-        let dir = tempfile::Builder::new().prefix("concierge-smtp").tempdir().expect("temp dir");
+        assert!(
+            Path::new(binary).exists(),
+            "smtp-sink is not installed: run scripts/test (it installs postfix)"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("concierge-smtp")
+            .tempdir()
+            .expect("temp dir");
         chown_nobody(dir.path());
         let child = Command::new(binary)
             .args(["-u", "nobody", "-d"])
@@ -415,7 +421,10 @@ impl SmtpSink {
             .expect("start smtp-sink");
         let start = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(10), "smtp-sink did not listen on {port}");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "smtp-sink did not listen on {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         SmtpSink { port, dir, child }
@@ -429,7 +438,10 @@ impl SmtpSink {
             .map(|e| e.path())
             .collect();
         files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-        files.iter().map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned()).collect()
+        files
+            .iter()
+            .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned())
+            .collect()
     }
 }
 
@@ -455,14 +467,23 @@ pub fn settings_with_smtp(port: u16) -> concierge::config::Settings {
 
 /// Imports the seed resource directory into a test database.
 pub async fn seed_resources(store: &Arc<dyn Store>) {
-    let records = concierge::resources::files::read_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/resources"))
-        .expect("the seed directory is valid");
-    store.upsert_resources(&records, concierge::clock::now_ms()).await.unwrap();
+    let records = concierge::resources::files::read_path(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("config/resources"),
+    )
+    .expect("the seed directory is valid");
+    store
+        .upsert_resources(&records, concierge::clock::now_ms())
+        .await
+        .unwrap();
 }
 
 /// A header's value in a captured mail (unfolded), if present.
 pub fn header_of(mail: &str, name: &str) -> Option<String> {
-    let headers = mail.split("\n\n").next().unwrap_or_default().replace("\r\n", "\n");
+    let headers = mail
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .replace("\r\n", "\n");
     let mut value: Option<String> = None;
     for line in headers.split('\n') {
         if let Some(current) = value.as_mut() {

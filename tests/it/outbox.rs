@@ -1,12 +1,17 @@
 //! Acknowledgements and the outbox against a real SMTP server (Postfix's smtp-sink).
 
-use crate::harness::{header_of, seed_resources, settings_with_smtp, simple_message, Dovecot, SmtpSink, TestDb};
+use crate::harness::{
+    header_of, seed_resources, settings_with_smtp, simple_message, Dovecot, SmtpSink, TestDb,
+};
 use crate::on_both_backends;
 use concierge::ingest::IncomingRaw;
 use concierge::mail::parse_message;
 
 fn item(key: &str, raw: Vec<u8>) -> IncomingRaw {
-    IncomingRaw { source_key: key.into(), raw }
+    IncomingRaw {
+        source_key: key.into(),
+        raw,
+    }
 }
 
 fn german_crisis() -> Vec<u8> {
@@ -128,22 +133,42 @@ async fn the_round_trip_from_imap_to_smtp_is_threaded() {
     let dovecot = Dovecot::start();
     let sink = SmtpSink::start(&[]);
     seed_resources(&db.store).await;
-    let (ingester, worker) = concierge::cli::reply_pipeline(&db.store, &settings_with_smtp(sink.port)).unwrap();
+    let (ingester, worker) =
+        concierge::cli::reply_pipeline(&db.store, &settings_with_smtp(sink.port)).unwrap();
     dovecot
         .append("INBOX", &[simple_message("round-trip@example.com.br", "Ana Souza <ana@example.com.br>", "Preciso de ajuda", "Olá, moro em São Paulo e estou com muita ansiedade antes dos shows. Vocês podem me ajudar a encontrar um psicólogo?")])
         .await;
-    concierge::source::imap::ImapSource::new(dovecot.settings()).sync_once(&ingester).await.unwrap();
+    concierge::source::imap::ImapSource::new(dovecot.settings())
+        .sync_once(&ingester)
+        .await
+        .unwrap();
     assert_eq!(worker.send_due().await.unwrap(), 1);
     let captured = sink.messages();
     assert_eq!(captured.len(), 1);
-    assert_eq!(header_of(&captured[0], "In-Reply-To").as_deref(), Some("<round-trip@example.com.br>"));
+    assert_eq!(
+        header_of(&captured[0], "In-Reply-To").as_deref(),
+        Some("<round-trip@example.com.br>")
+    );
     let parsed = parse_message(captured[0].as_bytes()).unwrap();
-    assert!(parsed.text.contains("188") || parsed.text.contains("190") || parsed.text.contains("192"), "a Brazilian number:\n{}", parsed.text);
+    assert!(
+        parsed.text.contains("188") || parsed.text.contains("190") || parsed.text.contains("192"),
+        "a Brazilian number:\n{}",
+        parsed.text
+    );
     // Our own acknowledgement, come back through the inbox, threads onto the conversation and is
     // recognised as ours.
-    dovecot.append("INBOX", &[captured[0].as_bytes().to_vec()]).await;
-    concierge::source::imap::ImapSource::new(dovecot.settings()).sync_once(&ingester).await.unwrap();
+    dovecot
+        .append("INBOX", &[captured[0].as_bytes().to_vec()])
+        .await;
+    concierge::source::imap::ImapSource::new(dovecot.settings())
+        .sync_once(&ingester)
+        .await
+        .unwrap();
     let queue = db.store.queue(10).await.unwrap();
     assert_eq!(queue.len(), 1, "{queue:?}");
-    assert_eq!(db.store.outbox_all().await.unwrap().len(), 1, "no acknowledgement of our own mail");
+    assert_eq!(
+        db.store.outbox_all().await.unwrap().len(),
+        1,
+        "no acknowledgement of our own mail"
+    );
 }
