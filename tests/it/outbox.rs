@@ -172,3 +172,59 @@ async fn the_round_trip_from_imap_to_smtp_is_threaded() {
         "no acknowledgement of our own mail"
     );
 }
+
+#[test]
+fn every_template_renders_in_every_language() {
+    use concierge::replies::context::{ReplyContext, ServiceInfo};
+    use concierge::replies::templates::Templates;
+    use concierge::resources::{match_resources, MatchQuery};
+    let templates = Templates::load(None).unwrap();
+    let languages = templates.languages();
+    for required in ["en", "es", "pt", "fr", "de", "it"] {
+        assert!(languages.iter().any(|l| l == required), "no {required} templates: {languages:?}");
+    }
+    let directory = concierge::resources::files::read_path(&crate::harness::fixtures().join("../../config/resources")).unwrap();
+    let service = ServiceInfo { service_name: "concierge".into(), reply_window_hours: 48 };
+    let today = concierge::resources::model::day_of(concierge::clock::now_ms());
+    let query = |country: Option<&str>| MatchQuery {
+        country: country.map(|c| concierge::domain::CountryCode::parse(c).unwrap()),
+        region: None,
+        language: None,
+        topics: vec![],
+        risk: concierge::domain::Risk::Crisis,
+        today,
+    };
+    let known = match_resources(&directory, &query(Some("DE")));
+    let unknown = match_resources(&directory, &query(None));
+    let contexts = [
+        (ReplyContext::new(&service, Some("Ana Silva"), "K7Q2M", Some("Sam"), Some("Germany"), &known), "0800 111 0 111"),
+        (ReplyContext::new(&service, None, "K7Q2M", None, None, &unknown), "findahelpline"),
+    ];
+    let mut problems = Vec::new();
+    for language in &languages {
+        for name in ["acknowledgement", "crisis_acknowledgement", "resources", "follow_up", "closing"] {
+            if !templates.has(language, name) {
+                problems.push(format!("{language}/{name} is missing"));
+                continue;
+            }
+            for (context, must_contain) in &contexts {
+                match templates.render(name, Some(language), context) {
+                    Ok(rendered) => {
+                        if !rendered.subject.contains("[#K7Q2M]") {
+                            problems.push(format!("{language}/{name}: subject without the token"));
+                        }
+                        if rendered.language != *language {
+                            problems.push(format!("{language}/{name}: rendered in {}", rendered.language));
+                        }
+                        let is_ack = name.contains("acknowledgement");
+                        if is_ack && !rendered.text.contains(must_contain) {
+                            problems.push(format!("{language}/{name}: no {must_contain}"));
+                        }
+                    }
+                    Err(error) => problems.push(format!("{language}/{name}: {error}")),
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
