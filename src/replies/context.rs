@@ -42,13 +42,28 @@ pub struct ContactView {
 
 impl ResourceView {
     pub fn of(resource: &Resource) -> ResourceView {
+        // Templates cannot compare strings: a name that repeats the name is left empty.
+        let unless_same = |value: &str| {
+            if value.trim() == resource.name.trim() {
+                String::new()
+            } else {
+                value.to_string()
+            }
+        };
         ResourceView {
             name: resource.name.clone(),
-            local_name: resource.local_name.clone(),
-            organisation: resource.organisation.clone(),
+            local_name: unless_same(&resource.local_name),
+            organisation: unless_same(&resource.organisation),
             url: resource.source_url.clone(),
             contacts: resource.contacts.iter().map(ContactView::of).collect(),
         }
+    }
+
+    /// An emergency record shows only what can be dialled.
+    pub fn emergency(resource: &Resource) -> ResourceView {
+        let mut view = ResourceView::of(resource);
+        view.contacts.retain(|contact| contact.channel == "phone");
+        view
     }
 }
 
@@ -97,7 +112,11 @@ impl ReplyContext {
             service_name: service.service_name.clone(),
             country_known: country_name.is_some(),
             country_name: country_name.unwrap_or_default().to_string(),
-            emergency: views(&matched.emergency),
+            emergency: matched
+                .emergency
+                .iter()
+                .map(ResourceView::emergency)
+                .collect(),
             crisis_lines: views(&matched.crisis_lines),
             resources: views(&matched.resources),
             international: views(&matched.international),
