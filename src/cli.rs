@@ -132,9 +132,28 @@ async fn resources_command(settings: Settings, action: ResourcesAction) -> anyho
                 .filter(|r| r.status == crate::resources::Status::Active)
                 .count();
             let n_stale = records.iter().filter(|r| r.is_stale(today)).count();
-            store
-                .upsert_resources(&records, crate::clock::now_ms())
-                .await?;
+            // Large imports go in chunks, with a progress bar on stderr.
+            let chunk_size = 200;
+            let show_progress =
+                records.len() > chunk_size && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            for (index, chunk) in records.chunks(chunk_size).enumerate() {
+                store
+                    .upsert_resources(chunk, crate::clock::now_ms())
+                    .await?;
+                if show_progress {
+                    let done = (index * chunk_size + chunk.len()).min(records.len());
+                    let width = 30 * done / records.len();
+                    eprint!(
+                        "\r[{}{}] {done}/{}",
+                        "#".repeat(width),
+                        " ".repeat(30 - width),
+                        records.len()
+                    );
+                }
+            }
+            if show_progress {
+                eprintln!();
+            }
             println!("imported {} resources ({n_active} active, {n_stale} not verified within 24 months)", records.len());
         }
         ResourcesAction::Export => {

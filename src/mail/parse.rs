@@ -292,7 +292,9 @@ fn header_text(value: &HeaderValue<'_>) -> String {
     }
 }
 
-fn unfold(value: &str) -> String {
+/// Joins the lines of a header value into one line: folded headers are read this way, and
+/// headers we write can never carry a line break (so no header can be injected).
+pub fn unfold(value: &str) -> String {
     value
         .split(['\r', '\n'])
         .map(str::trim)

@@ -148,14 +148,7 @@ pub fn build_message(item: &OutboxItem) -> Result<Message, SendError> {
         .map_err(|e| permanent("From", &e))?;
     let to: Mailbox = item.to_address.parse().map_err(|e| permanent("To", &e))?;
     // Headers are one line each: a stored value can never add a header.
-    let one_line = |value: &str| {
-        value
-            .split(['\r', '\n'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let one_line = crate::mail::parse::unfold;
     let mut builder = Message::builder()
         .from(from)
         .to(to)

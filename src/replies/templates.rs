@@ -143,12 +143,7 @@ impl Templates {
         };
         let subject = render("subject")?;
         // A subject is one line: nothing from a context may add a header.
-        let subject = subject
-            .split(['\r', '\n'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let subject = crate::mail::parse::unfold(&subject);
         let text = render("txt")?;
         let note = (Some(chosen.as_str()) != chain.first().map(String::as_str)).then(|| {
             format!(
