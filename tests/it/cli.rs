@@ -219,3 +219,28 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<String> {
     stream.read_to_string(&mut response)?;
     Ok(response)
 }
+
+#[test]
+fn a_bad_resource_record_is_refused_with_file_record_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/resources/de.toml");
+    let good = std::fs::read_to_string(&seed).unwrap();
+    // The same records, one of them active without a verification date.
+    let bad = good.replacen("verified_at = \"2026-11-25\"", "verified_at = \"\"", 1);
+    std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
+    let output = concierge(dir.path()).args(["resources", "import", "bad.toml"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("bad.toml") && stderr.contains("\"de-") && stderr.contains("verified_at"), "{stderr}");
+
+    let output = concierge(dir.path()).args(["resources", "import"]).arg(&seed).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8(output.stdout).unwrap().starts_with("imported "));
+    let export = concierge(dir.path()).args(["resources", "export"]).output().unwrap();
+    let exported = String::from_utf8(export.stdout).unwrap();
+    assert!(exported.contains("0800 111 0 111"), "the export has the records");
+    // What was exported imports again.
+    std::fs::write(dir.path().join("export.toml"), &exported).unwrap();
+    let again = concierge(dir.path()).args(["resources", "import", "export.toml"]).output().unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+}
