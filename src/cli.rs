@@ -60,10 +60,32 @@ pub enum Command {
     Queue,
     /// Bring the database schema up to date.
     Migrate,
+    /// Users of the web app.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// The resource directory: import or export records (TOML, as in config/resources/).
     Resources {
         #[command(subcommand)]
         action: ResourcesAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create a user; prints a one-time password when none is given.
+    Add {
+        email: String,
+        /// navigator, coordinator or admin.
+        #[arg(long, default_value = "navigator")]
+        role: String,
+        /// The name shown to colleagues (and signed under replies).
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from this environment variable instead of generating one.
+        #[arg(long, value_name = "VARIABLE")]
+        password_env: Option<String>,
     },
 }
 
@@ -103,6 +125,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Triage { .. } => anyhow::bail!("give a FILE, --eval DIR or --eval-language FILE"),
         Command::Queue => print_queue(settings).await,
         Command::Resources { action } => resources_command(settings, action).await,
+        Command::User {
+            action:
+                UserAction::Add {
+                    email,
+                    role,
+                    name,
+                    password_env,
+                },
+        } => {
+            let store = open_store(&settings).await?;
+            let email = crate::domain::EmailAddress::parse(&email).context("the email address")?;
+            let role = crate::domain::Role::parse(&role)
+                .context("--role must be navigator, coordinator or admin")?;
+            let (password, generated) = match password_env {
+                Some(variable) => (
+                    std::env::var(&variable).with_context(|| format!("reading {variable}"))?,
+                    false,
+                ),
+                None => (crate::web::auth::new_password(), true),
+            };
+            if password.chars().count() < 12 {
+                anyhow::bail!("the password must have at least 12 characters");
+            }
+            let name = name.unwrap_or_else(|| email.local_part().to_string());
+            store
+                .create_user(
+                    &email,
+                    &name,
+                    role,
+                    &crate::web::auth::hash_password(&password)?,
+                    crate::clock::now_ms(),
+                )
+                .await?;
+            println!("created {} ({})", email, role.as_str());
+            if generated {
+                println!("one-time password: {password}");
+            }
+            Ok(())
+        }
         Command::Migrate => {
             open_store(&settings).await?;
             println!("database schema is up to date");
@@ -163,6 +224,31 @@ async fn resources_command(settings: Settings, action: ResourcesAction) -> anyho
             );
         }
     }
+    Ok(())
+}
+
+/// On the very first start there is nobody to log in: create an admin and say how to log in,
+/// on the terminal only (never in the log).
+async fn first_run_admin(store: &Arc<dyn Store>, settings: &Settings) -> anyhow::Result<()> {
+    if store.count_users().await? > 0 {
+        return Ok(());
+    }
+    let email =
+        crate::domain::EmailAddress::parse("admin@concierge.localhost").expect("a valid address");
+    let password = crate::web::auth::new_password();
+    store
+        .create_user(
+            &email,
+            "Admin",
+            crate::domain::Role::Admin,
+            &crate::web::auth::hash_password(&password)?,
+            crate::clock::now_ms(),
+        )
+        .await?;
+    println!(
+        "\nNo users yet: created the admin account.\n  Open http://{}/ and log in as {email} with the password {password}\n  Add navigators with: concierge user add EMAIL --role navigator --name NAME\n",
+        settings.web.bind
+    );
     Ok(())
 }
 
@@ -247,11 +333,9 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         })
     });
 
-    let templates = web::templates().context("loading the web templates")?;
-    let state = web::AppState {
-        store: store.clone(),
-        templates: Arc::new(templates),
-    };
+    let state = web::AppState::new(store.clone(), web::WebConfig::from_settings(&settings))
+        .context("loading the web templates")?;
+    first_run_admin(&store, &settings).await?;
     let listener = tokio::net::TcpListener::bind(&settings.web.bind)
         .await
         .with_context(|| format!("binding the web address {}", settings.web.bind))?;

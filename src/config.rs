@@ -214,6 +214,10 @@ impl fmt::Debug for ImapSettings {
 #[serde(deny_unknown_fields)]
 pub struct WebSettings {
     pub bind: String,
+    /// A session unused for this long ends.
+    pub session_idle_minutes: u32,
+    /// Mark the session cookie `Secure`: set it when the app is served over HTTPS.
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -377,6 +377,37 @@ impl ThreadStatus {
     }
 }
 
+/// What a user of the web app may do. Ordered: `Navigator < Coordinator < Admin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Works the queue: claims threads, replies.
+    Navigator,
+    /// Also reads reports and reassigns threads.
+    Coordinator,
+    /// Also manages users and the resource directory.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Navigator => "navigator",
+            Role::Coordinator => "coordinator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(input: &str) -> Option<Self> {
+        match input {
+            "navigator" => Some(Role::Navigator),
+            "coordinator" => Some(Role::Coordinator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 
 mod sql;
 
+use crate::domain::Role;
 use crate::domain::{
     AutoKind, CountryCode, EmailAddress, LanguageCode, MessageId, Risk, ThreadStatus, ThreadToken,
 };
@@ -245,6 +246,24 @@ pub struct ThreadSummary {
     pub inbound_message_ids: Vec<String>,
 }
 
+/// A user of the web app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub disabled: bool,
+}
+
+/// A logged-in session and its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: User,
+    pub csrf_token: String,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     pub raw_messages: i64,
@@ -356,6 +375,57 @@ pub trait Store: Send + Sync {
     async fn outbox_for_thread(&self, thread_id: ThreadId) -> StoreResult<Vec<OutboxItem>>;
 
     async fn outbox_all(&self) -> StoreResult<Vec<OutboxItem>>;
+
+    async fn create_user(
+        &self,
+        email: &EmailAddress,
+        display_name: &str,
+        role: Role,
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<i64>;
+
+    async fn user_by_email(&self, email: &EmailAddress) -> StoreResult<Option<User>>;
+
+    async fn count_users(&self) -> StoreResult<i64>;
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        csrf_token: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// The session of a cookie, when it was used since `idle_since`; marks it used now.
+    async fn session(
+        &self,
+        token_hash: &str,
+        idle_since: i64,
+        now: i64,
+    ) -> StoreResult<Option<Session>>;
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+
+    async fn record_login_attempt(
+        &self,
+        email_key: &str,
+        succeeded: bool,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    async fn failed_login_attempts(&self, email_key: &str, since: i64) -> StoreResult<i64>;
+
+    /// Who opened or changed which thread, and when.
+    async fn log_access(
+        &self,
+        user_id: i64,
+        thread_id: ThreadId,
+        action: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    async fn access_log(&self, thread_id: ThreadId) -> StoreResult<Vec<(i64, String, i64)>>;
 }
 
 /// Opens the database named by the URL and returns its store. Does not migrate.

@@ -5,7 +5,7 @@
 //! booleans or timestamps); times bound from Rust as Unix milliseconds.
 
 use super::*;
-use crate::domain::{AutoKind, Risk, ThreadStatus, ThreadToken};
+use crate::domain::{AutoKind, Risk, Role, ThreadStatus, ThreadToken};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use std::str::FromStr;
@@ -304,6 +304,21 @@ fn parse_auto_kind(value: &str) -> StoreResult<AutoKind> {
 fn parse_status(value: &str) -> StoreResult<ThreadStatus> {
     ThreadStatus::parse(value)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown thread status {value:?}")))
+}
+
+const USER_COLUMNS: &str = "id, email, display_name, role, password_hash, disabled_at";
+
+fn user_row(row: &AnyRow) -> StoreResult<User> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        role: crate::domain::Role::parse(&role)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?,
+        password_hash: row.try_get("password_hash")?,
+        disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+    })
 }
 
 const OUTBOX_COLUMNS: &str = "id, thread_id, kind, to_address, from_address, subject, body_text, message_id, in_reply_to, \
@@ -867,6 +882,151 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(outbox_row).collect()
+    }
+
+    async fn create_user(
+        &self,
+        email: &EmailAddress,
+        display_name: &str,
+        role: Role,
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO users (email, display_name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(email.key())
+        .bind(display_name)
+        .bind(role.as_str())
+        .bind(password_hash)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn user_by_email(&self, email: &EmailAddress) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+        ))
+        .bind(email.key())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_row).transpose()
+    }
+
+    async fn count_users(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        csrf_token: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $4)")
+            .bind(token_hash)
+            .bind(user_id)
+            .bind(csrf_token)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn session(
+        &self,
+        token_hash: &str,
+        idle_since: i64,
+        now: i64,
+    ) -> StoreResult<Option<Session>> {
+        let row = sqlx::query(&format!(
+            "SELECT s.csrf_token, {} FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.last_seen_at >= $2 AND u.disabled_at IS NULL",
+            USER_COLUMNS
+                .split(", ")
+                .map(|c| format!("u.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(token_hash)
+        .bind(idle_since)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+            .bind(now)
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(Some(Session {
+            user: user_row(&row)?,
+            csrf_token: row.try_get("csrf_token")?,
+        }))
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_login_attempt(
+        &self,
+        email_key: &str,
+        succeeded: bool,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("INSERT INTO login_attempts (email_key, succeeded, at) VALUES ($1, $2, $3)")
+            .bind(email_key)
+            .bind(i64::from(succeeded))
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn failed_login_attempts(&self, email_key: &str, since: i64) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM login_attempts WHERE email_key = $1 AND succeeded = 0 AND at >= $2")
+            .bind(email_key)
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn log_access(
+        &self,
+        user_id: i64,
+        thread_id: ThreadId,
+        action: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO access_log (user_id, thread_id, action, at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(user_id)
+        .bind(thread_id)
+        .bind(action)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn access_log(&self, thread_id: ThreadId) -> StoreResult<Vec<(i64, String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT user_id, action, at FROM access_log WHERE thread_id = $1 ORDER BY at, id",
+        )
+        .bind(thread_id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }
 

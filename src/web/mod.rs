@@ -1,29 +1,69 @@
 //! The web app: axum routes rendering handlebars templates from `templates/web/`.
 //!
-//! Email-derived text is only ever rendered through `{{ }}`, which escapes HTML.
+//! Email-derived text is only ever rendered through `{{ }}`, which escapes HTML; an email's
+//! own HTML is shown only after ammonia has cleaned it. Every route but `/login`, `/healthz`
+//! and the style sheet needs a session ([`auth::require_session`]).
+
+pub mod auth;
+mod security;
+mod thread;
 
 use crate::clock::now_ms;
+use crate::domain::EmailAddress;
 use crate::store::{QueueEntry, Store};
-use axum::extract::State;
+use auth::{CurrentUser, FAILED_LOGIN_WINDOW_MS, MAX_FAILED_LOGINS};
+use axum::extract::{Extension, Form, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use axum::Router;
 use handlebars::Handlebars;
 use security::security_headers;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-mod security;
-
-const QUEUE_TEMPLATE: &str = include_str!("../../templates/web/queue.hbs");
-const LAYOUT_TEMPLATE: &str = include_str!("../../templates/web/layout.hbs");
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout", include_str!("../../templates/web/layout.hbs")),
+    ("queue", include_str!("../../templates/web/queue.hbs")),
+    ("login", include_str!("../../templates/web/login.hbs")),
+    ("thread", include_str!("../../templates/web/thread.hbs")),
+];
 const STYLE_CSS: &str = include_str!("../../templates/web/style.css");
+
+/// What the web app needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    pub idle_timeout_ms: i64,
+    pub secure_cookies: bool,
+}
+
+impl WebConfig {
+    pub fn from_settings(settings: &crate::config::Settings) -> WebConfig {
+        WebConfig {
+            idle_timeout_ms: i64::from(settings.web.session_idle_minutes) * 60_000,
+            secure_cookies: settings.web.secure_cookies,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub templates: Arc<Handlebars<'static>>,
+    pub web: WebConfig,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        web: WebConfig,
+    ) -> Result<AppState, handlebars::TemplateError> {
+        Ok(AppState {
+            store,
+            templates: Arc::new(templates()?),
+            web,
+        })
+    }
 }
 
 /// What a request handler can fail with. The person sees a generic page; the cause is logged once.
@@ -33,19 +73,31 @@ pub enum WebError {
     Store(#[from] crate::store::StoreError),
     #[error("rendering failed")]
     Render(#[from] handlebars::RenderError),
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
 }
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        tracing::error!(
-            error = format!("{:#}", anyhow::Error::from(self)),
-            "request failed"
-        );
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong. It has been logged; please try again.",
-        )
-            .into_response()
+        match self {
+            WebError::Forbidden(why) => (StatusCode::FORBIDDEN, why).into_response(),
+            WebError::NotFound => (StatusCode::NOT_FOUND, "Not found.").into_response(),
+            other => {
+                tracing::error!(
+                    error = format!("{:#}", anyhow::Error::from(other)),
+                    "request failed"
+                );
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong. It has been logged; please try again.",
+                )
+                    .into_response()
+            }
+        }
     }
 }
 
@@ -53,16 +105,28 @@ impl IntoResponse for WebError {
 pub fn templates() -> Result<Handlebars<'static>, handlebars::TemplateError> {
     let mut handlebars = Handlebars::new();
     handlebars.set_strict_mode(true);
-    handlebars.register_template_string("layout", LAYOUT_TEMPLATE)?;
-    handlebars.register_template_string("queue", QUEUE_TEMPLATE)?;
+    for (name, text) in TEMPLATES {
+        handlebars.register_template_string(name, *text)?;
+    }
     Ok(handlebars)
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(queue_page))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/threads/{id}", get(thread::thread_page))
+        .route(
+            "/threads/{id}/messages/{message_id}/html",
+            get(thread::message_html),
+        )
         .route("/healthz", get(healthz))
         .route("/static/style.css", get(style))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_session,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -91,6 +155,143 @@ async fn style() -> Response {
         .into_response()
 }
 
+/// The signed-in user as templates see it.
+#[derive(Serialize)]
+pub struct UserView {
+    pub display_name: String,
+    pub role: &'static str,
+    pub csrf: String,
+}
+
+impl UserView {
+    pub fn of(user: &CurrentUser) -> UserView {
+        UserView {
+            display_name: user.display_name.clone(),
+            role: user.role.as_str(),
+            csrf: user.csrf_token.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct LoginPage {
+    title: &'static str,
+    user: Option<UserView>,
+    error: String,
+}
+
+async fn login_page(State(state): State<AppState>) -> Result<Html<String>, WebError> {
+    let page = LoginPage {
+        title: "Log in",
+        user: None,
+        error: String::new(),
+    };
+    Ok(Html(state.templates.render("login", &page)?))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, WebError> {
+    let now = now_ms();
+    let email_key = form.email.trim().to_lowercase();
+    let refuse = |status: StatusCode, error: &str| -> Result<Response, WebError> {
+        let page = LoginPage {
+            title: "Log in",
+            user: None,
+            error: error.to_string(),
+        };
+        Ok((status, Html(state.templates.render("login", &page)?)).into_response())
+    };
+    if state
+        .store
+        .failed_login_attempts(&email_key, now - FAILED_LOGIN_WINDOW_MS)
+        .await?
+        >= MAX_FAILED_LOGINS
+    {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed attempts. Wait 15 minutes and try again.",
+        );
+    }
+    let user = match EmailAddress::parse(&form.email) {
+        Ok(address) => state.store.user_by_email(&address).await?,
+        Err(_) => None,
+    };
+    // The same work whether or not the user exists, so that timing does not tell.
+    let verified = match &user {
+        Some(user) => auth::verify_password(&form.password, &user.password_hash) && !user.disabled,
+        None => {
+            auth::verify_password(&form.password, dummy_hash());
+            false
+        }
+    };
+    state
+        .store
+        .record_login_attempt(&email_key, verified, now)
+        .await?;
+    let Some(user) = user.filter(|_| verified) else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "The email address or the password is not right.",
+        );
+    };
+    let token = auth::new_token();
+    state
+        .store
+        .create_session(&auth::token_hash(&token), user.id, &auth::new_token(), now)
+        .await?;
+    tracing::info!(user_id = user.id, "logged in");
+    Ok((
+        [(
+            header::SET_COOKIE,
+            auth::set_cookie(&token, state.web.secure_cookies),
+        )],
+        Redirect::to("/"),
+    )
+        .into_response())
+}
+
+/// An argon2 hash of a random password, verified when the address is unknown.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| auth::hash_password(&auth::new_token()).unwrap_or_default())
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, WebError> {
+    auth::check_csrf(&user, &form.csrf)?;
+    if let Some(token) = auth::session_cookie(&headers) {
+        state
+            .store
+            .delete_session(&auth::token_hash(&token))
+            .await?;
+    }
+    Ok((
+        [(
+            header::SET_COOKIE,
+            auth::set_cookie("", state.web.secure_cookies),
+        )],
+        Redirect::to("/login"),
+    )
+        .into_response())
+}
+
 #[derive(Serialize)]
 struct QueueRow {
     thread_id: i64,
@@ -110,17 +311,22 @@ struct QueueRow {
 #[derive(Serialize)]
 struct QueuePage {
     title: &'static str,
+    user: Option<UserView>,
     n_open: usize,
     n_crisis: usize,
     rows: Vec<QueueRow>,
 }
 
-async fn queue_page(State(state): State<AppState>) -> Result<Html<String>, WebError> {
+async fn queue_page(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+) -> Result<Html<String>, WebError> {
     let entries = state.store.queue(500).await?;
     let now = now_ms();
     let rows: Vec<QueueRow> = entries.iter().map(|entry| queue_row(entry, now)).collect();
     let page = QueuePage {
         title: "Queue",
+        user: Some(UserView::of(&user)),
         n_open: rows.len(),
         n_crisis: entries
             .iter()

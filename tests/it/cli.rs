@@ -164,16 +164,63 @@ fn a_configuration_mistake_names_the_key_and_the_file_before_anything_starts() {
 fn serve_with_the_demo_shows_the_samples_on_the_queue_page() {
     let dir = tempfile::tempdir().unwrap();
     let port = crate::harness::free_port();
+    let added = concierge(dir.path())
+        .args([
+            "user",
+            "add",
+            "nav@example.org",
+            "--role",
+            "navigator",
+            "--password-env",
+            "TEST_PASSWORD",
+        ])
+        .env("TEST_PASSWORD", "a long enough password")
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
     let mut child = concierge(dir.path())
         .args(["serve", "--demo"])
         .env("CONCIERGE__WEB__BIND", format!("127.0.0.1:{port}"))
         .env("CONCIERGE__MAILDIR__POLL_INTERVAL_MS", "100")
+        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let start = std::time::Instant::now();
+    let mut cookie = None;
+    while cookie.is_none() && start.elapsed() < std::time::Duration::from_secs(30) {
+        cookie = http_request(
+            port,
+            "POST",
+            "/login",
+            None,
+            "email=nav%40example.org&password=a+long+enough+password",
+        )
+        .ok()
+        .and_then(|response| {
+            response
+                .lines()
+                .find(|line| line.to_ascii_lowercase().starts_with("set-cookie:"))
+                .map(|line| {
+                    line.split_once(':')
+                        .unwrap()
+                        .1
+                        .split(';')
+                        .next()
+                        .unwrap()
+                        .trim()
+                        .to_string()
+                })
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let cookie = cookie.expect("logged in");
     let mut page = String::new();
     while start.elapsed() < std::time::Duration::from_secs(30) {
-        if let Ok(body) = http_get(port, "/") {
+        if let Ok(body) = http_request(port, "GET", "/", Some(&cookie), "") {
             page = body;
             if page.contains("Therapieplatz gesucht") && page.contains("4 open") {
                 break;
@@ -194,7 +241,9 @@ fn serve_with_the_demo_shows_the_samples_on_the_queue_page() {
     .unwrap();
     let mut dropped_seen = false;
     while start.elapsed() < std::time::Duration::from_secs(40) {
-        if http_get(port, "/").is_ok_and(|body| body.contains("Dropped by hand")) {
+        if http_request(port, "GET", "/", Some(&cookie), "")
+            .is_ok_and(|body| body.contains("Dropped by hand"))
+        {
             dropped_seen = true;
             break;
         }
@@ -207,14 +256,36 @@ fn serve_with_the_demo_shows_the_samples_on_the_queue_page() {
         "{page}"
     );
     assert!(dropped_seen, "a dropped .eml shows on the queue page");
+    // The acknowledgements went out as files.
+    let outbox: Vec<_> = std::fs::read_dir(dir.path().join("var/outbox"))
+        .unwrap()
+        .collect();
+    assert!(
+        outbox.len() >= 4,
+        "acknowledgements written as .eml files: {}",
+        outbox.len()
+    );
 }
 
-/// A minimal HTTP/1.0 GET, enough for a local test.
-pub fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+/// A minimal HTTP/1.0 request, enough for a local test.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: &str,
+) -> std::io::Result<String> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\n{cookie}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     Ok(response)
@@ -228,19 +299,48 @@ fn a_bad_resource_record_is_refused_with_file_record_and_field() {
     // The same records, one of them active without a verification date.
     let bad = good.replacen("verified_at = \"2026-11-25\"", "verified_at = \"\"", 1);
     std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
-    let output = concierge(dir.path()).args(["resources", "import", "bad.toml"]).output().unwrap();
+    let output = concierge(dir.path())
+        .args(["resources", "import", "bad.toml"])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("bad.toml") && stderr.contains("\"de-") && stderr.contains("verified_at"), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("\"de-") && stderr.contains("verified_at"),
+        "{stderr}"
+    );
 
-    let output = concierge(dir.path()).args(["resources", "import"]).arg(&seed).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(String::from_utf8(output.stdout).unwrap().starts_with("imported "));
-    let export = concierge(dir.path()).args(["resources", "export"]).output().unwrap();
+    let output = concierge(dir.path())
+        .args(["resources", "import"])
+        .arg(&seed)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8(output.stdout)
+        .unwrap()
+        .starts_with("imported "));
+    let export = concierge(dir.path())
+        .args(["resources", "export"])
+        .output()
+        .unwrap();
     let exported = String::from_utf8(export.stdout).unwrap();
-    assert!(exported.contains("0800 111 0 111"), "the export has the records");
+    assert!(
+        exported.contains("0800 111 0 111"),
+        "the export has the records"
+    );
     // What was exported imports again.
     std::fs::write(dir.path().join("export.toml"), &exported).unwrap();
-    let again = concierge(dir.path()).args(["resources", "import", "export.toml"]).output().unwrap();
-    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let again = concierge(dir.path())
+        .args(["resources", "import", "export.toml"])
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }

@@ -181,10 +181,19 @@ fn every_template_renders_in_every_language() {
     let templates = Templates::load(None).unwrap();
     let languages = templates.languages();
     for required in ["en", "es", "pt", "fr", "de", "it"] {
-        assert!(languages.iter().any(|l| l == required), "no {required} templates: {languages:?}");
+        assert!(
+            languages.iter().any(|l| l == required),
+            "no {required} templates: {languages:?}"
+        );
     }
-    let directory = concierge::resources::files::read_path(&crate::harness::fixtures().join("../../config/resources")).unwrap();
-    let service = ServiceInfo { service_name: "concierge".into(), reply_window_hours: 48 };
+    let directory = concierge::resources::files::read_path(
+        &crate::harness::fixtures().join("../../config/resources"),
+    )
+    .unwrap();
+    let service = ServiceInfo {
+        service_name: "concierge".into(),
+        reply_window_hours: 48,
+    };
     let today = concierge::resources::model::day_of(concierge::clock::now_ms());
     let query = |country: Option<&str>| MatchQuery {
         country: country.map(|c| concierge::domain::CountryCode::parse(c).unwrap()),
@@ -197,12 +206,31 @@ fn every_template_renders_in_every_language() {
     let known = match_resources(&directory, &query(Some("DE")));
     let unknown = match_resources(&directory, &query(None));
     let contexts = [
-        (ReplyContext::new(&service, Some("Ana Silva"), "K7Q2M", Some("Sam"), Some("Germany"), &known), "0800 111 0 111"),
-        (ReplyContext::new(&service, None, "K7Q2M", None, None, &unknown), "findahelpline"),
+        (
+            ReplyContext::new(
+                &service,
+                Some("Ana Silva"),
+                "K7Q2M",
+                Some("Sam"),
+                Some("Germany"),
+                &known,
+            ),
+            "0800 111 0 111",
+        ),
+        (
+            ReplyContext::new(&service, None, "K7Q2M", None, None, &unknown),
+            "findahelpline",
+        ),
     ];
     let mut problems = Vec::new();
     for language in &languages {
-        for name in ["acknowledgement", "crisis_acknowledgement", "resources", "follow_up", "closing"] {
+        for name in [
+            "acknowledgement",
+            "crisis_acknowledgement",
+            "resources",
+            "follow_up",
+            "closing",
+        ] {
             if !templates.has(language, name) {
                 problems.push(format!("{language}/{name} is missing"));
                 continue;
@@ -214,7 +242,10 @@ fn every_template_renders_in_every_language() {
                             problems.push(format!("{language}/{name}: subject without the token"));
                         }
                         if rendered.language != *language {
-                            problems.push(format!("{language}/{name}: rendered in {}", rendered.language));
+                            problems.push(format!(
+                                "{language}/{name}: rendered in {}",
+                                rendered.language
+                            ));
                         }
                         let is_ack = name.contains("acknowledgement");
                         if is_ack && !rendered.text.contains(must_contain) {

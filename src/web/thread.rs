@@ -1,0 +1,278 @@
+//! The thread page: the conversation in order, the triage decision with its evidence, and
+//! what we sent. Each inbound message is plain text; its HTML is shown only on request,
+//! cleaned by ammonia, with images and scripts removed.
+
+use super::auth::CurrentUser;
+use super::{AppState, UserView, WebError};
+use crate::clock::now_ms;
+use axum::extract::{Extension, Path, State};
+use axum::response::Html;
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct EvidenceView {
+    signal: String,
+    detail: String,
+}
+
+#[derive(Serialize)]
+struct FieldView {
+    name: &'static str,
+    value: String,
+    confidence: String,
+    evidence: Vec<EvidenceView>,
+}
+
+#[derive(Serialize)]
+struct MessageView {
+    id: i64,
+    from: String,
+    received: String,
+    subject: String,
+    new_text: String,
+    quoted: String,
+    has_quoted: bool,
+    problem: String,
+    has_problem: bool,
+    risk: &'static str,
+    auto_kind: &'static str,
+    triage: Vec<FieldView>,
+}
+
+#[derive(Serialize)]
+struct OutboxView {
+    kind: String,
+    status: String,
+    subject: String,
+    created: String,
+    error: String,
+    has_error: bool,
+    bounced: bool,
+    note: String,
+}
+
+#[derive(Serialize)]
+struct ThreadPage {
+    title: &'static str,
+    user: Option<UserView>,
+    thread_id: i64,
+    token: String,
+    subject: String,
+    risk: &'static str,
+    language: String,
+    country: String,
+    sender: String,
+    messages: Vec<MessageView>,
+    outbox: Vec<OutboxView>,
+}
+
+/// Unix milliseconds as `2026-11-25 14:03 UTC`.
+pub fn format_time(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let minutes_of_day = ms.rem_euclid(86_400_000) / 60_000;
+    // Civil date from days (Howard Hinnant's algorithm, inverse of days_from_civil).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        minutes_of_day / 60,
+        minutes_of_day % 60
+    )
+}
+
+fn field(name: &'static str, value: &serde_json::Value) -> FieldView {
+    let evidence = value["evidence"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|e| EvidenceView {
+                    signal: e["signal"].as_str().unwrap_or_default().to_string(),
+                    detail: e["detail"].as_str().unwrap_or_default().to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    FieldView {
+        name,
+        value: match &value["value"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "unknown".into(),
+            other => other.to_string(),
+        },
+        confidence: value["confidence"]
+            .as_f64()
+            .map(|c| format!("{:.0}%", c * 100.0))
+            .unwrap_or_default(),
+        evidence,
+    }
+}
+
+pub async fn thread_page(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(thread_id): Path<i64>,
+) -> Result<Html<String>, WebError> {
+    let summary = state
+        .store
+        .thread_summary(thread_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    state
+        .store
+        .log_access(user.id, thread_id, "open", now_ms())
+        .await?;
+    let messages = state
+        .store
+        .thread_messages(thread_id)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let triage: serde_json::Value =
+                serde_json::from_str(&row.triage_json).unwrap_or_default();
+            let quoted = crate::triage::text::split_new_text(&row.body_text).quoted;
+            MessageView {
+                id: row.id,
+                from: match (&row.from_name, &row.from_address) {
+                    (Some(name), Some(address)) => format!("{name} <{address}>"),
+                    (None, Some(address)) => address.clone(),
+                    (Some(name), None) => name.clone(),
+                    (None, None) => "(no sender)".into(),
+                },
+                received: format_time(row.received_at),
+                subject: row.subject.clone(),
+                new_text: if row.new_text.is_empty() {
+                    row.body_text.clone()
+                } else {
+                    row.new_text.clone()
+                },
+                has_quoted: !quoted.is_empty(),
+                quoted,
+                has_problem: row.parse_problem.is_some(),
+                problem: row.parse_problem.clone().unwrap_or_default(),
+                risk: row.risk.as_str(),
+                auto_kind: row.auto_kind.as_str(),
+                triage: vec![
+                    field("language", &triage["language"]),
+                    field("country", &triage["country"]),
+                    field("risk", &triage["risk"]),
+                    field("auto-mail", &triage["auto_kind"]),
+                ],
+            }
+        })
+        .collect();
+    let outbox = state
+        .store
+        .outbox_for_thread(thread_id)
+        .await?
+        .into_iter()
+        .map(|item| OutboxView {
+            kind: item.kind.replace('_', " "),
+            status: item.status,
+            subject: item.subject,
+            created: format_time(item.created_at),
+            has_error: item.last_error.is_some(),
+            error: item.last_error.unwrap_or_default(),
+            bounced: item.bounced_at.is_some(),
+            note: item.template_note.unwrap_or_default(),
+        })
+        .collect();
+    let page = ThreadPage {
+        title: "Conversation",
+        user: Some(UserView::of(&user)),
+        thread_id,
+        token: summary.token,
+        subject: summary.subject,
+        risk: summary.risk.as_str(),
+        language: summary.language.unwrap_or_else(|| "?".into()),
+        country: summary.country.unwrap_or_else(|| "unknown".into()),
+        sender: summary
+            .contact_name
+            .or(summary.contact_email)
+            .unwrap_or_else(|| "(unknown sender)".into()),
+        messages,
+        outbox,
+    };
+    Ok(Html(state.templates.render("thread", &page)?))
+}
+
+/// An inbound message's own HTML, cleaned: no scripts, no images (remote images would tell the
+/// sender, or a tracker, that the mail was read), links that open without a referrer.
+pub async fn message_html(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path((thread_id, message_id)): Path<(i64, i64)>,
+) -> Result<Html<String>, WebError> {
+    let row = state
+        .store
+        .thread_messages(thread_id)
+        .await?
+        .into_iter()
+        .find(|row| row.id == message_id)
+        .ok_or(WebError::NotFound)?;
+    state
+        .store
+        .log_access(user.id, thread_id, "open html", now_ms())
+        .await?;
+    let raw = state
+        .store
+        .raw_message(row.raw_message_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let html = crate::mail::parse_message(&raw.raw)
+        .ok()
+        .and_then(|parsed| parsed.html)
+        .unwrap_or_default();
+    Ok(Html(format!(
+        "<!doctype html><meta charset=\"utf-8\"><link rel=\"stylesheet\" href=\"/static/style.css\"><div class=\"email-html\">{}</div>",
+        clean_html(&html)
+    )))
+}
+
+/// Email HTML made safe to show.
+pub fn clean_html(html: &str) -> String {
+    ammonia::Builder::default()
+        .rm_tags(["img", "picture", "source", "video", "audio"])
+        .url_schemes(["http", "https", "mailto"].into_iter().collect())
+        .link_rel(Some("noopener noreferrer nofollow"))
+        .clean(html)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_times_in_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(1_795_000_000_000), "2026-11-18 09:46 UTC");
+    }
+
+    #[test]
+    fn hostile_html_is_cleaned() {
+        let cleaned = clean_html(
+            "<p onclick=\"x()\">Hi<script>window.pwned=1</script><img src=http://tracker.example/p.gif onerror=alert(1)>\
+             <a href=\"javascript:alert(1)\">a</a><a href=\"https://example.org\">b</a><style>body{display:none}</style></p>",
+        );
+        for bad in [
+            "script",
+            "onclick",
+            "onerror",
+            "tracker",
+            "javascript:",
+            "<style",
+            "<img",
+        ] {
+            assert!(!cleaned.contains(bad), "{bad} in {cleaned}");
+        }
+        assert!(cleaned.contains("noopener noreferrer nofollow"));
+    }
+}
