@@ -314,6 +314,7 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let outbox_queued = outbox_worker.queued();
     let outbox_task = tokio::spawn(outbox_worker.run(shutdown_rx.clone()));
     let mut source: Option<Box<dyn MailSource>> = match settings.inbox.kind {
         InboxKind::Maildir => Some(Box::new(MaildirSource::new(
@@ -333,8 +334,17 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         })
     });
 
+    let template_dir = (!settings.replies.template_dir.is_empty())
+        .then(|| PathBuf::from(&settings.replies.template_dir));
     let state = web::AppState::new(store.clone(), web::WebConfig::from_settings(&settings))
-        .context("loading the web templates")?;
+        .context("loading the web templates")?
+        .with_replies(
+            Arc::new(crate::replies::templates::Templates::load(
+                template_dir.as_deref(),
+            )?),
+            outbox_queued,
+            web::ComposeConfig::from_settings(&settings),
+        );
     first_run_admin(&store, &settings).await?;
     let listener = tokio::net::TcpListener::bind(&settings.web.bind)
         .await

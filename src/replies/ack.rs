@@ -277,6 +277,11 @@ mod tests {
             auto_kind,
             created_at: 0,
             inbound_message_ids: vec!["a@x".into()],
+            status: crate::domain::ThreadStatus::New,
+            last_inbound_at: 0,
+            claimed_by: None,
+            claimed_by_name: None,
+            claim_expires_at: None,
         }
     }
 

@@ -203,6 +203,11 @@ impl OutboxWorker {
         }
     }
 
+    /// The signal that wakes this worker when a mail is queued.
+    pub fn queued(&self) -> Arc<Notify> {
+        self.queued.clone()
+    }
+
     /// Sends every due row once; returns how many rows it took.
     pub async fn send_due(&self) -> anyhow::Result<usize> {
         self.send_due_at(now_ms()).await

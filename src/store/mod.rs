@@ -244,6 +244,36 @@ pub struct ThreadSummary {
     pub created_at: i64,
     /// The Message-IDs of the thread's inbound messages, oldest first.
     pub inbound_message_ids: Vec<String>,
+    pub status: ThreadStatus,
+    pub last_inbound_at: i64,
+    /// Who holds the claim, when it has not expired.
+    pub claimed_by: Option<i64>,
+    pub claimed_by_name: Option<String>,
+    pub claim_expires_at: Option<i64>,
+}
+
+/// What claiming a thread did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    Claimed,
+    /// Someone else holds an unexpired claim.
+    HeldBy(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Draft {
+    pub subject: String,
+    pub body_text: String,
+    pub template: Option<String>,
+    pub language: Option<String>,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    pub author: String,
+    pub body_text: String,
+    pub created_at: i64,
 }
 
 /// A user of the web app.
@@ -426,6 +456,49 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<()>;
 
     async fn access_log(&self, thread_id: ThreadId) -> StoreResult<Vec<(i64, String, i64)>>;
+
+    /// Claims a thread for a user with a lease, unless someone else holds an unexpired claim
+    /// (`force` lets a coordinator reassign).
+    async fn claim_thread(
+        &self,
+        thread_id: ThreadId,
+        user_id: i64,
+        now: i64,
+        lease_ms: i64,
+        force: bool,
+    ) -> StoreResult<ClaimOutcome>;
+
+    async fn release_thread(&self, thread_id: ThreadId, user_id: i64) -> StoreResult<()>;
+
+    /// Queues a navigator's reply, unless a message came in after `seen_last_inbound_at` (the
+    /// navigator must review it first: returns `None`). The thread then waits for the person.
+    async fn enqueue_reply(
+        &self,
+        item: &NewOutboxItem,
+        seen_last_inbound_at: i64,
+    ) -> StoreResult<Option<i64>>;
+
+    async fn set_thread_status(
+        &self,
+        thread_id: ThreadId,
+        status: ThreadStatus,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    async fn save_draft(&self, thread_id: ThreadId, user_id: i64, draft: &Draft)
+        -> StoreResult<()>;
+
+    async fn draft(&self, thread_id: ThreadId, user_id: i64) -> StoreResult<Option<Draft>>;
+
+    async fn add_note(
+        &self,
+        thread_id: ThreadId,
+        user_id: i64,
+        body_text: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    async fn notes(&self, thread_id: ThreadId) -> StoreResult<Vec<Note>>;
 }
 
 /// Opens the database named by the URL and returns its store. Does not migrate.

@@ -682,8 +682,9 @@ impl Store for SqlStore {
 
     async fn thread_summary(&self, thread_id: ThreadId) -> StoreResult<Option<ThreadSummary>> {
         let Some(row) = sqlx::query(
-            "SELECT t.id, t.token, t.subject, t.risk, t.language, t.country, t.auto_kind, t.created_at, c.email, c.display_name \
-             FROM threads t LEFT JOIN contacts c ON c.id = t.contact_id WHERE t.id = $1",
+            "SELECT t.id, t.token, t.subject, t.risk, t.language, t.country, t.auto_kind, t.created_at, t.status, \
+               t.last_inbound_at, t.claimed_by, t.claim_expires_at, c.email, c.display_name, u.display_name AS claimed_by_name \
+             FROM threads t LEFT JOIN contacts c ON c.id = t.contact_id LEFT JOIN users u ON u.id = t.claimed_by WHERE t.id = $1",
         )
         .bind(thread_id)
         .fetch_optional(&self.pool)
@@ -709,6 +710,11 @@ impl Store for SqlStore {
             auto_kind: parse_auto_kind(&row.try_get::<String, _>("auto_kind")?)?,
             created_at: row.try_get("created_at")?,
             inbound_message_ids: inbound_message_ids.into_iter().flatten().collect(),
+            status: parse_status(&row.try_get::<String, _>("status")?)?,
+            last_inbound_at: row.try_get("last_inbound_at")?,
+            claimed_by: row.try_get("claimed_by")?,
+            claimed_by_name: row.try_get("claimed_by_name")?,
+            claim_expires_at: row.try_get("claim_expires_at")?,
         }))
     }
 
@@ -1027,6 +1033,202 @@ impl Store for SqlStore {
         .bind(thread_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn claim_thread(
+        &self,
+        thread_id: ThreadId,
+        user_id: i64,
+        now: i64,
+        lease_ms: i64,
+        force: bool,
+    ) -> StoreResult<ClaimOutcome> {
+        let claimed = sqlx::query(
+            "UPDATE threads SET claimed_by = $1, claim_expires_at = $2, updated_at = $3, \
+               status = CASE WHEN status = 'new' THEN 'claimed' ELSE status END \
+             WHERE id = $4 AND ($5 = 1 OR claimed_by IS NULL OR claimed_by = $1 OR claim_expires_at < $3)",
+        )
+        .bind(user_id)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(thread_id)
+        .bind(i64::from(force))
+        .execute(&self.pool)
+        .await?;
+        if claimed.rows_affected() == 1 {
+            return Ok(ClaimOutcome::Claimed);
+        }
+        let holder: Option<String> = sqlx::query_scalar(
+            "SELECT u.display_name FROM threads t JOIN users u ON u.id = t.claimed_by WHERE t.id = $1",
+        )
+        .bind(thread_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(ClaimOutcome::HeldBy(
+            holder.unwrap_or_else(|| "someone".into()),
+        ))
+    }
+
+    async fn release_thread(&self, thread_id: ThreadId, user_id: i64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE threads SET claimed_by = NULL, claim_expires_at = NULL, \
+               status = CASE WHEN status = 'claimed' THEN 'new' ELSE status END WHERE id = $1 AND claimed_by = $2",
+        )
+        .bind(thread_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn enqueue_reply(
+        &self,
+        item: &NewOutboxItem,
+        seen_last_inbound_at: i64,
+    ) -> StoreResult<Option<i64>> {
+        let mut tx = self.begin_write().await?;
+        // The first statement writes (SQLite takes the lock) and checks that nothing new came in.
+        let updated = sqlx::query(
+            "UPDATE threads SET status = 'waiting', waiting_since = NULL, updated_at = $1 WHERE id = $2 AND last_inbound_at = $3",
+        )
+        .bind(item.created_at)
+        .bind(item.thread_id)
+        .bind(seen_last_inbound_at)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO outbox (thread_id, kind, to_address, from_address, subject, body_text, message_id, in_reply_to, \
+               references_header, auto_submitted, language, template, template_note, status, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'queued', 0, $14, $14) RETURNING id",
+        )
+        .bind(item.thread_id)
+        .bind(&item.kind)
+        .bind(item.to_address.as_str())
+        .bind(&item.from_address)
+        .bind(&item.subject)
+        .bind(&item.body_text)
+        .bind(item.message_id.as_str())
+        .bind(&item.in_reply_to)
+        .bind(&item.references_header)
+        .bind(i64::from(item.auto_submitted))
+        .bind(&item.language)
+        .bind(&item.template)
+        .bind(&item.template_note)
+        .bind(item.created_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO thread_message_ids (message_id, thread_id) VALUES ($1, $2) ON CONFLICT (message_id) DO NOTHING")
+            .bind(item.message_id.as_str())
+            .bind(item.thread_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    async fn set_thread_status(
+        &self,
+        thread_id: ThreadId,
+        status: ThreadStatus,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE threads SET status = $1, updated_at = $2, \
+               closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE NULL END, \
+               claimed_by = CASE WHEN $1 = 'closed' THEN NULL ELSE claimed_by END, \
+               claim_expires_at = CASE WHEN $1 = 'closed' THEN NULL ELSE claim_expires_at END, \
+               waiting_since = CASE WHEN $1 = 'closed' THEN NULL WHEN $1 = 'new' THEN COALESCE(waiting_since, $2) ELSE waiting_since END \
+             WHERE id = $3",
+        )
+        .bind(status.as_str())
+        .bind(now)
+        .bind(thread_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn save_draft(
+        &self,
+        thread_id: ThreadId,
+        user_id: i64,
+        draft: &Draft,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO drafts (thread_id, user_id, subject, body_text, template, language, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (thread_id, user_id) DO UPDATE SET subject = excluded.subject, body_text = excluded.body_text, \
+             template = excluded.template, language = excluded.language, updated_at = excluded.updated_at",
+        )
+        .bind(thread_id)
+        .bind(user_id)
+        .bind(&draft.subject)
+        .bind(&draft.body_text)
+        .bind(&draft.template)
+        .bind(&draft.language)
+        .bind(draft.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn draft(&self, thread_id: ThreadId, user_id: i64) -> StoreResult<Option<Draft>> {
+        let row = sqlx::query("SELECT subject, body_text, template, language, updated_at FROM drafts WHERE thread_id = $1 AND user_id = $2")
+            .bind(thread_id)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(Draft {
+                subject: row.try_get("subject")?,
+                body_text: row.try_get("body_text")?,
+                template: row.try_get("template")?,
+                language: row.try_get("language")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn add_note(
+        &self,
+        thread_id: ThreadId,
+        user_id: i64,
+        body_text: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO notes (thread_id, user_id, body_text, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(thread_id)
+        .bind(user_id)
+        .bind(body_text)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn notes(&self, thread_id: ThreadId) -> StoreResult<Vec<Note>> {
+        let rows = sqlx::query(
+            "SELECT u.display_name, n.body_text, n.created_at FROM notes n JOIN users u ON u.id = n.user_id \
+             WHERE n.thread_id = $1 ORDER BY n.created_at, n.id",
+        )
+        .bind(thread_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Note {
+                    author: row.try_get("display_name")?,
+                    body_text: row.try_get("body_text")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
     }
 }
 

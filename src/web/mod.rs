@@ -4,6 +4,7 @@
 //! own HTML is shown only after ammonia has cleaned it. Every route but `/login`, `/healthz`
 //! and the style sheet needs a session ([`auth::require_session`]).
 
+mod actions;
 pub mod auth;
 mod security;
 mod thread;
@@ -27,6 +28,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("queue", include_str!("../../templates/web/queue.hbs")),
     ("login", include_str!("../../templates/web/login.hbs")),
     ("thread", include_str!("../../templates/web/thread.hbs")),
+    ("compose", include_str!("../../templates/web/compose.hbs")),
 ];
 const STYLE_CSS: &str = include_str!("../../templates/web/style.css");
 
@@ -46,23 +48,74 @@ impl WebConfig {
     }
 }
 
+/// What replies written in the web app are sent as.
+#[derive(Debug, Clone)]
+pub struct ComposeConfig {
+    pub service: crate::replies::context::ServiceInfo,
+    pub from_address: String,
+    pub from_name: String,
+    pub message_id_domain: String,
+}
+
+impl ComposeConfig {
+    pub fn from_settings(settings: &crate::config::Settings) -> ComposeConfig {
+        ComposeConfig {
+            service: crate::replies::context::ServiceInfo {
+                service_name: settings.replies.service_name.clone(),
+                reply_window_hours: settings.replies.reply_window_hours,
+            },
+            from_address: settings.mail.address.clone(),
+            from_name: settings.outgoing.from_name.clone(),
+            message_id_domain: settings.mail.message_id_domain.clone(),
+        }
+    }
+
+    /// The From header.
+    pub fn from(&self) -> String {
+        if self.from_name.is_empty() {
+            self.from_address.clone()
+        } else {
+            format!("{} <{}>", self.from_name, self.from_address)
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub templates: Arc<Handlebars<'static>>,
     pub web: WebConfig,
+    pub replies: Arc<crate::replies::templates::Templates>,
+    /// Woken when a reply is queued, so that the outbox worker sends it at once.
+    pub queued: Arc<tokio::sync::Notify>,
+    pub compose: ComposeConfig,
 }
 
 impl AppState {
-    pub fn new(
-        store: Arc<dyn Store>,
-        web: WebConfig,
-    ) -> Result<AppState, handlebars::TemplateError> {
+    /// The web app over a store, with the built-in reply templates and the default settings.
+    pub fn new(store: Arc<dyn Store>, web: WebConfig) -> anyhow::Result<AppState> {
+        let settings = crate::config::Settings::load(None)?;
         Ok(AppState {
             store,
             templates: Arc::new(templates()?),
             web,
+            replies: Arc::new(crate::replies::templates::Templates::load(None)?),
+            queued: Arc::new(tokio::sync::Notify::new()),
+            compose: ComposeConfig::from_settings(&settings),
         })
+    }
+
+    /// Replies are sent as configured and wake this outbox worker.
+    pub fn with_replies(
+        mut self,
+        replies: Arc<crate::replies::templates::Templates>,
+        queued: Arc<tokio::sync::Notify>,
+        compose: ComposeConfig,
+    ) -> AppState {
+        self.replies = replies;
+        self.queued = queued;
+        self.compose = compose;
+        self
     }
 }
 
@@ -77,6 +130,8 @@ pub enum WebError {
     Forbidden(&'static str),
     #[error("not found")]
     NotFound,
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -86,6 +141,7 @@ impl IntoResponse for WebError {
         match self {
             WebError::Forbidden(why) => (StatusCode::FORBIDDEN, why).into_response(),
             WebError::NotFound => (StatusCode::NOT_FOUND, "Not found.").into_response(),
+            WebError::Conflict(why) => (StatusCode::CONFLICT, why).into_response(),
             other => {
                 tracing::error!(
                     error = format!("{:#}", anyhow::Error::from(other)),
@@ -120,6 +176,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/threads/{id}/messages/{message_id}/html",
             get(thread::message_html),
+        )
+        .route("/threads/{id}/claim", post(actions::claim))
+        .route("/threads/{id}/release", post(actions::release))
+        .route("/threads/{id}/status", post(actions::set_status))
+        .route("/threads/{id}/notes", post(actions::add_note))
+        .route(
+            "/threads/{id}/reply",
+            get(actions::compose_page).post(actions::send),
         )
         .route("/healthz", get(healthz))
         .route("/static/style.css", get(style))

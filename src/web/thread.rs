@@ -64,6 +64,19 @@ struct ThreadPage {
     sender: String,
     messages: Vec<MessageView>,
     outbox: Vec<OutboxView>,
+    status: &'static str,
+    is_closed: bool,
+    claimed_by_me: bool,
+    claimed_by_other: String,
+    can_reassign: bool,
+    notes: Vec<NoteView>,
+}
+
+#[derive(Serialize)]
+struct NoteView {
+    author: String,
+    body: String,
+    created: String,
 }
 
 /// Unix milliseconds as `2026-11-25 14:03 UTC`.
@@ -184,7 +197,34 @@ pub async fn thread_page(
             note: item.template_note.unwrap_or_default(),
         })
         .collect();
+    let now = now_ms();
+    let claim_live = summary
+        .claim_expires_at
+        .is_some_and(|expires| expires > now);
+    let claimed_by_me = claim_live && summary.claimed_by == Some(user.id);
+    let claimed_by_other = if claim_live && !claimed_by_me {
+        summary.claimed_by_name.clone().unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let notes = state
+        .store
+        .notes(thread_id)
+        .await?
+        .into_iter()
+        .map(|note| NoteView {
+            author: note.author,
+            body: note.body_text,
+            created: format_time(note.created_at),
+        })
+        .collect();
     let page = ThreadPage {
+        status: summary.status.as_str(),
+        is_closed: summary.status == crate::domain::ThreadStatus::Closed,
+        claimed_by_me,
+        can_reassign: !claimed_by_other.is_empty() && user.role >= crate::domain::Role::Coordinator,
+        claimed_by_other,
+        notes,
         title: "Conversation",
         user: Some(UserView::of(&user)),
         thread_id,

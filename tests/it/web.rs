@@ -319,3 +319,311 @@ async fn an_empty_queue_says_so() {
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.body.contains("No open conversations"));
 }
+
+/// A second user with its own session.
+async fn login_as(db: &TestDb, email: &str, role: Role) -> (String, String) {
+    let now = concierge::clock::now_ms();
+    let user_id = db
+        .store
+        .create_user(
+            &EmailAddress::parse(email).unwrap(),
+            email.split('@').next().unwrap(),
+            role,
+            &auth::hash_password("a long enough password").unwrap(),
+            now,
+        )
+        .await
+        .unwrap();
+    let token = auth::new_token();
+    let csrf = auth::new_token();
+    db.store
+        .create_session(&auth::token_hash(&token), user_id, &csrf, now)
+        .await
+        .unwrap();
+    (format!("{}={token}", auth::SESSION_COOKIE), csrf)
+}
+
+fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn claims_are_exclusive_replies_go_through_the_outbox_and_stale_drafts_are_stopped() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    crate::harness::seed_resources(&db.store).await;
+    let app = app(&db).await;
+    let (other, other_csrf) = login_as(&db, "other@example.org", Role::Navigator).await;
+    let (coordinator, coordinator_csrf) =
+        login_as(&db, "coord@example.org", Role::Coordinator).await;
+    db.ingester()
+        .ingest_batch(vec![IncomingRaw {
+            source_key: "t:1".into(),
+            raw: simple_message(
+                "first@example-band.de",
+                "Jonas <jonas@example-band.de>",
+                "Hilfe",
+                "Hallo, ich wohne in Hamburg und ich will nicht mehr leben.",
+            ),
+        }])
+        .await
+        .unwrap();
+    let thread = db.store.queue(1).await.unwrap().remove(0).thread_id;
+
+    let claimed = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/claim"),
+            Some(&app.cookie),
+            &format!("csrf={}", app.csrf),
+        ),
+    )
+    .await;
+    assert_eq!(claimed.status, StatusCode::SEE_OTHER);
+    let forged = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/claim"),
+            Some(&other),
+            "csrf=forged",
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let second = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/claim"),
+            Some(&other),
+            &format!("csrf={other_csrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        second.status,
+        StatusCode::CONFLICT,
+        "a second navigator cannot claim the same thread"
+    );
+    let not_allowed = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/claim"),
+            Some(&other),
+            &format!("csrf={other_csrf}&force=1"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        not_allowed.status,
+        StatusCode::FORBIDDEN,
+        "a navigator cannot take over"
+    );
+    let page = send(
+        &app.router,
+        get(&format!("/threads/{thread}"), Some(&other)),
+    )
+    .await;
+    assert!(
+        page.body.contains("Nav is working on this"),
+        "others see who holds it"
+    );
+
+    // Compose: the German template with the German crisis line, pre-filled.
+    let compose = send(
+        &app.router,
+        get(&format!("/threads/{thread}/reply"), Some(&app.cookie)),
+    )
+    .await;
+    assert_eq!(compose.status, StatusCode::OK);
+    assert!(compose.body.contains("0800 111 0 111"), "{}", compose.body);
+    let summary = db.store.thread_summary(thread).await.unwrap().unwrap();
+    let body = "Hallo Jonas,\nhier sind Stellen, die dir helfen koennen: TelefonSeelsorge 0800 111 0 111.\nNav";
+    let form = |action: &str, seen: i64| {
+        format!(
+            "csrf={}&subject={}&body={}&template=resources&language=de&seen_last_inbound_at={seen}&action={action}",
+            app.csrf,
+            form_encode("Ein paar Adressen"),
+            form_encode(body)
+        )
+    };
+    let preview = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/reply"),
+            Some(&app.cookie),
+            &form("preview", summary.last_inbound_at),
+        ),
+    )
+    .await;
+    assert!(
+        preview.body.contains("Exactly what will be sent")
+            && preview
+                .body
+                .contains("In-Reply-To: &lt;first@example-band.de&gt;"),
+        "{}",
+        preview.body
+    );
+    let reloaded = send(
+        &app.router,
+        get(&format!("/threads/{thread}/reply"), Some(&app.cookie)),
+    )
+    .await;
+    assert!(
+        reloaded.body.contains("Your saved draft") && reloaded.body.contains("Ein paar Adressen"),
+        "drafts survive a reload"
+    );
+
+    // Someone else cannot send while the thread is claimed.
+    let blocked = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/reply"),
+            Some(&other),
+            &form("send", summary.last_inbound_at).replace(&app.csrf, &other_csrf),
+        ),
+    )
+    .await;
+    assert!(blocked.body.contains("is working on this conversation"));
+    assert!(db
+        .store
+        .outbox_all()
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.kind != "reply"));
+
+    // A message arrives after the draft was opened: review first.
+    db.ingester()
+        .ingest_batch(vec![IncomingRaw {
+            source_key: "t:2".into(),
+            raw: String::from_utf8(simple_message(
+                "second@example-band.de",
+                "Jonas <jonas@example-band.de>",
+                "Re: Hilfe",
+                "Bist du noch da?",
+            ))
+            .unwrap()
+            .replacen(
+                "Message-ID:",
+                "In-Reply-To: <first@example-band.de>\r\nMessage-ID:",
+                1,
+            )
+            .into_bytes(),
+        }])
+        .await
+        .unwrap();
+    let stale = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/reply"),
+            Some(&app.cookie),
+            &form("send", summary.last_inbound_at),
+        ),
+    )
+    .await;
+    assert!(
+        stale.body.contains("A new message arrived"),
+        "{}",
+        stale.body
+    );
+    let fresh = db.store.thread_summary(thread).await.unwrap().unwrap();
+    let sent = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/reply"),
+            Some(&app.cookie),
+            &form("send", fresh.last_inbound_at),
+        ),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER);
+    let reply = db
+        .store
+        .outbox_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind == "reply")
+        .expect("the reply is in the outbox");
+    assert!(reply.subject.contains(&format!("[#{}]", fresh.token)));
+    assert!(reply
+        .references_header
+        .unwrap()
+        .contains("<first@example-band.de>"));
+    assert_eq!(
+        db.store
+            .thread_summary(thread)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        concierge::domain::ThreadStatus::Waiting
+    );
+
+    // A coordinator can take the thread over; closing and reopening work.
+    let over = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/claim"),
+            Some(&coordinator),
+            &format!("csrf={coordinator_csrf}&force=1"),
+        ),
+    )
+    .await;
+    assert_eq!(over.status, StatusCode::SEE_OTHER);
+    let close = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/status"),
+            Some(&app.cookie),
+            &format!("csrf={}&status=closed", app.csrf),
+        ),
+    )
+    .await;
+    assert_eq!(close.status, StatusCode::SEE_OTHER);
+    assert!(
+        db.store
+            .queue(10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.thread_id != thread),
+        "closed threads leave the queue"
+    );
+    let note = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/notes"),
+            Some(&app.cookie),
+            &format!("csrf={}&body=Called+back", app.csrf),
+        ),
+    )
+    .await;
+    assert_eq!(note.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        db.store.notes(thread).await.unwrap()[0].body_text,
+        "Called back"
+    );
+    let actions: Vec<String> = db
+        .store
+        .access_log(thread)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, action, _)| action)
+        .collect();
+    for expected in ["claim", "open", "reply", "reassign", "close"] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} missing from the access log: {actions:?}"
+        );
+    }
+}
