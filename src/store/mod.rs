@@ -151,6 +151,9 @@ pub struct QueueEntry {
     pub waiting_since: Option<i64>,
     pub contact_email: Option<String>,
     pub contact_name: Option<String>,
+    /// Who holds an unexpired claim.
+    pub claimed_by: Option<i64>,
+    pub claimed_by_name: Option<String>,
 }
 
 /// A stored message as shown on a thread.
@@ -340,6 +343,9 @@ pub trait Store: Send + Sync {
 
     /// Open threads: crisis first, then by how long the person has waited.
     async fn queue(&self, limit: i64) -> StoreResult<Vec<QueueEntry>>;
+
+    /// Closed threads, the most recently closed first.
+    async fn closed_threads(&self, limit: i64) -> StoreResult<Vec<QueueEntry>>;
 
     async fn thread_messages(&self, thread_id: ThreadId) -> StoreResult<Vec<MessageRow>>;
 

@@ -76,6 +76,43 @@ impl SqlStore {
         })
     }
 
+    /// Threads with their contact and claim, for lists; `tail` is the WHERE / ORDER / LIMIT.
+    async fn thread_list(&self, tail: &str, limit: i64) -> StoreResult<Vec<QueueEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT t.id, t.token, t.subject, t.status, t.risk, t.language, t.country, t.auto_kind, t.n_messages, \
+               t.first_inbound_at, t.last_inbound_at, t.waiting_since, c.email, c.display_name, \
+               CASE WHEN t.claim_expires_at > $1 THEN t.claimed_by ELSE NULL END AS claimed_by, \
+               CASE WHEN t.claim_expires_at > $1 THEN u.display_name ELSE NULL END AS claimed_by_name \
+             FROM threads t LEFT JOIN contacts c ON c.id = t.contact_id LEFT JOIN users u ON u.id = t.claimed_by {tail}"
+        ))
+        .bind(crate::clock::now_ms())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QueueEntry {
+                    thread_id: row.try_get("id")?,
+                    token: row.try_get("token")?,
+                    subject: row.try_get("subject")?,
+                    status: parse_status(&row.try_get::<String, _>("status")?)?,
+                    risk: parse_risk(&row.try_get::<String, _>("risk")?)?,
+                    language: row.try_get("language")?,
+                    country: row.try_get("country")?,
+                    auto_kind: parse_auto_kind(&row.try_get::<String, _>("auto_kind")?)?,
+                    n_messages: row.try_get("n_messages")?,
+                    first_inbound_at: row.try_get("first_inbound_at")?,
+                    last_inbound_at: row.try_get("last_inbound_at")?,
+                    waiting_since: row.try_get("waiting_since")?,
+                    contact_email: row.try_get("email")?,
+                    contact_name: row.try_get("display_name")?,
+                    claimed_by: row.try_get("claimed_by")?,
+                    claimed_by_name: row.try_get("claimed_by_name")?,
+                })
+            })
+            .collect()
+    }
+
     /// Records one message inside a write transaction; see [`Store::record_message`].
     async fn record_in(
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -552,38 +589,20 @@ impl Store for SqlStore {
     }
 
     async fn queue(&self, limit: i64) -> StoreResult<Vec<QueueEntry>> {
-        let rows = sqlx::query(
-            "SELECT t.id, t.token, t.subject, t.status, t.risk, t.language, t.country, t.auto_kind, t.n_messages, \
-               t.first_inbound_at, t.last_inbound_at, t.waiting_since, c.email, c.display_name \
-             FROM threads t LEFT JOIN contacts c ON c.id = t.contact_id \
-             WHERE t.status <> 'closed' \
-             ORDER BY t.risk_rank DESC, CASE WHEN t.waiting_since IS NULL THEN 1 ELSE 0 END, \
-               t.waiting_since ASC, t.last_inbound_at ASC, t.id ASC \
-             LIMIT $1",
+        self.thread_list(
+            "WHERE t.status <> 'closed' ORDER BY t.risk_rank DESC, CASE WHEN t.waiting_since IS NULL THEN 1 ELSE 0 END, \
+               t.waiting_since ASC, t.last_inbound_at ASC, t.id ASC LIMIT $2",
+            limit,
         )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(QueueEntry {
-                    thread_id: row.try_get("id")?,
-                    token: row.try_get("token")?,
-                    subject: row.try_get("subject")?,
-                    status: parse_status(&row.try_get::<String, _>("status")?)?,
-                    risk: parse_risk(&row.try_get::<String, _>("risk")?)?,
-                    language: row.try_get("language")?,
-                    country: row.try_get("country")?,
-                    auto_kind: parse_auto_kind(&row.try_get::<String, _>("auto_kind")?)?,
-                    n_messages: row.try_get("n_messages")?,
-                    first_inbound_at: row.try_get("first_inbound_at")?,
-                    last_inbound_at: row.try_get("last_inbound_at")?,
-                    waiting_since: row.try_get("waiting_since")?,
-                    contact_email: row.try_get("email")?,
-                    contact_name: row.try_get("display_name")?,
-                })
-            })
-            .collect()
+        .await
+    }
+
+    async fn closed_threads(&self, limit: i64) -> StoreResult<Vec<QueueEntry>> {
+        self.thread_list(
+            "WHERE t.status = 'closed' ORDER BY t.closed_at DESC, t.id DESC LIMIT $2",
+            limit,
+        )
+        .await
     }
 
     async fn thread_messages(&self, thread_id: ThreadId) -> StoreResult<Vec<MessageRow>> {

@@ -171,6 +171,7 @@ struct TemplateChoice {
 #[derive(Serialize)]
 struct ComposePage {
     title: &'static str,
+    refresh: bool,
     user: Option<UserView>,
     thread_id: i64,
     token: String,
@@ -312,6 +313,7 @@ fn compose_view(
     };
     ComposePage {
         title: "Reply",
+        refresh: false,
         user: Some(UserView::of(user)),
         thread_id: summary.thread_id,
         token: summary.token.clone(),

@@ -240,6 +240,7 @@ impl UserView {
 #[derive(Serialize)]
 struct LoginPage {
     title: &'static str,
+    refresh: bool,
     user: Option<UserView>,
     error: String,
 }
@@ -247,6 +248,7 @@ struct LoginPage {
 async fn login_page(State(state): State<AppState>) -> Result<Html<String>, WebError> {
     let page = LoginPage {
         title: "Log in",
+        refresh: false,
         user: None,
         error: String::new(),
     };
@@ -268,6 +270,7 @@ async fn login(
     let refuse = |status: StatusCode, error: &str| -> Result<Response, WebError> {
         let page = LoginPage {
             title: "Log in",
+            refresh: false,
             user: None,
             error: error.to_string(),
         };
@@ -370,32 +373,182 @@ struct QueueRow {
     n_messages: i64,
     sender: String,
     waited: String,
+    claimed_by: String,
+}
+
+/// The queue's filters, from the query string; they survive the page's refresh.
+#[derive(Debug, Default, Deserialize)]
+pub struct QueueFilter {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    risk: String,
+    #[serde(default)]
+    language: String,
+    #[serde(default)]
+    country: String,
+    /// `mine` or `unclaimed`.
+    #[serde(default)]
+    claim: String,
+}
+
+impl QueueFilter {
+    fn keeps(&self, entry: &QueueEntry, user_id: i64) -> bool {
+        (self.status.is_empty() || self.status == "closed" || entry.status.as_str() == self.status)
+            && (self.risk.is_empty() || entry.risk.as_str() == self.risk)
+            && (self.language.is_empty()
+                || entry.language.as_deref() == Some(self.language.as_str()))
+            && (self.country.is_empty() || entry.country.as_deref() == Some(self.country.as_str()))
+            && match self.claim.as_str() {
+                "mine" => entry.claimed_by == Some(user_id),
+                "unclaimed" => entry.claimed_by.is_none(),
+                _ => true,
+            }
+    }
+}
+
+#[derive(Serialize)]
+struct FilterLink {
+    label: String,
+    href: String,
+    count: usize,
+    active: bool,
 }
 
 #[derive(Serialize)]
 struct QueuePage {
     title: &'static str,
+    refresh: bool,
     user: Option<UserView>,
     n_open: usize,
     n_crisis: usize,
+    n_shown: usize,
+    filters: Vec<FilterLink>,
+    languages: Vec<FilterLink>,
+    countries: Vec<FilterLink>,
     rows: Vec<QueueRow>,
 }
 
 async fn queue_page(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    axum::extract::Query(filter): axum::extract::Query<QueueFilter>,
 ) -> Result<Html<String>, WebError> {
-    let entries = state.store.queue(500).await?;
+    let open = state.store.queue(1000).await?;
+    let listed = if filter.status == "closed" {
+        state.store.closed_threads(200).await?
+    } else {
+        open.clone()
+    };
     let now = now_ms();
-    let rows: Vec<QueueRow> = entries.iter().map(|entry| queue_row(entry, now)).collect();
+    let shown: Vec<&QueueEntry> = listed
+        .iter()
+        .filter(|entry| filter.keeps(entry, user.id))
+        .collect();
+    let count = |keep: &dyn Fn(&QueueEntry) -> bool| open.iter().filter(|e| keep(e)).count();
+    let link = |label: &str, query: &str, n: usize, active: bool| FilterLink {
+        label: label.to_string(),
+        href: if query.is_empty() {
+            "/".into()
+        } else {
+            format!("/?{query}")
+        },
+        count: n,
+        active,
+    };
+    let is = |value: &str, field: &str| value == field;
+    let no_filter = filter.status.is_empty()
+        && filter.risk.is_empty()
+        && filter.claim.is_empty()
+        && filter.language.is_empty()
+        && filter.country.is_empty();
+    let filters = vec![
+        link("All open", "", open.len(), no_filter),
+        link(
+            "Crisis",
+            "risk=crisis",
+            count(&|e| e.risk == crate::domain::Risk::Crisis),
+            is(&filter.risk, "crisis"),
+        ),
+        link(
+            "Concern",
+            "risk=concern",
+            count(&|e| e.risk == crate::domain::Risk::Concern),
+            is(&filter.risk, "concern"),
+        ),
+        link(
+            "Unclaimed",
+            "claim=unclaimed",
+            count(&|e| e.claimed_by.is_none()),
+            is(&filter.claim, "unclaimed"),
+        ),
+        link(
+            "Mine",
+            "claim=mine",
+            count(&|e| e.claimed_by == Some(user.id)),
+            is(&filter.claim, "mine"),
+        ),
+        link(
+            "New",
+            "status=new",
+            count(&|e| e.status == crate::domain::ThreadStatus::New),
+            is(&filter.status, "new"),
+        ),
+        link(
+            "Claimed",
+            "status=claimed",
+            count(&|e| e.status == crate::domain::ThreadStatus::Claimed),
+            is(&filter.status, "claimed"),
+        ),
+        link(
+            "Waiting for them",
+            "status=waiting",
+            count(&|e| e.status == crate::domain::ThreadStatus::Waiting),
+            is(&filter.status, "waiting"),
+        ),
+        link("Closed", "status=closed", 0, is(&filter.status, "closed")),
+    ];
+    let mut by_language: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut by_country: std::collections::BTreeMap<String, usize> = Default::default();
+    for entry in &open {
+        *by_language
+            .entry(entry.language.clone().unwrap_or_else(|| "?".into()))
+            .or_default() += 1;
+        *by_country
+            .entry(entry.country.clone().unwrap_or_else(|| "?".into()))
+            .or_default() += 1;
+    }
+    let languages = by_language
+        .into_iter()
+        .filter(|(code, _)| code != "?")
+        .map(|(code, n)| {
+            link(
+                &code,
+                &format!("language={code}"),
+                n,
+                filter.language == code,
+            )
+        })
+        .collect();
+    let countries = by_country
+        .into_iter()
+        .filter(|(code, _)| code != "?")
+        .map(|(code, n)| link(&code, &format!("country={code}"), n, filter.country == code))
+        .collect();
+    let rows: Vec<QueueRow> = shown.iter().map(|entry| queue_row(entry, now)).collect();
     let page = QueuePage {
         title: "Queue",
+        refresh: true,
         user: Some(UserView::of(&user)),
-        n_open: rows.len(),
-        n_crisis: entries
+        n_open: open.len(),
+        n_crisis: open
             .iter()
             .filter(|e| e.risk == crate::domain::Risk::Crisis)
             .count(),
+        n_shown: rows.len(),
+        filters,
+        languages,
+        countries,
         rows,
     };
     Ok(Html(state.templates.render("queue", &page)?))
@@ -424,6 +577,7 @@ fn queue_row(entry: &QueueEntry, now: i64) -> QueueRow {
         } else {
             "—".into()
         },
+        claimed_by: entry.claimed_by_name.clone().unwrap_or_default(),
     }
 }
 

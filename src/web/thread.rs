@@ -54,6 +54,7 @@ struct OutboxView {
 #[derive(Serialize)]
 struct ThreadPage {
     title: &'static str,
+    refresh: bool,
     user: Option<UserView>,
     thread_id: i64,
     token: String,
@@ -226,6 +227,7 @@ pub async fn thread_page(
         claimed_by_other,
         notes,
         title: "Conversation",
+        refresh: false,
         user: Some(UserView::of(&user)),
         thread_id,
         token: summary.token,

@@ -11,8 +11,14 @@ const PASSWORD: &str = "a long enough password";
 #[test]
 fn a_navigator_works_a_crisis_thread_in_a_real_browser() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(Path::new("/usr/bin/chromium").exists(), "chromium is not installed: run scripts/test (it installs Debian's chromium)");
-    assert!(root.join("tests/e2e/node_modules/playwright-core").exists(), "run scripts/test (it runs npm ci in tests/e2e)");
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "chromium is not installed: run scripts/test (it installs Debian's chromium)"
+    );
+    assert!(
+        root.join("tests/e2e/node_modules/playwright-core").exists(),
+        "run scripts/test (it runs npm ci in tests/e2e)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let inbox = dir.path().join("var/inbox");
     for sub in ["new", "cur", "tmp"] {
@@ -20,12 +26,22 @@ fn a_navigator_works_a_crisis_thread_in_a_real_browser() {
     }
     std::fs::write(
         inbox.join("new/1.crisis"),
-        simple_message("crisis@example-band.de", "Jonas Weber <jonas@example-band.de>", "Ich kann nicht mehr", "Hallo, ich wohne in Hamburg und ich will nicht mehr leben."),
+        simple_message(
+            "crisis@example-band.de",
+            "Jonas Weber <jonas@example-band.de>",
+            "Ich kann nicht mehr",
+            "Hallo, ich wohne in Hamburg und ich will nicht mehr leben.",
+        ),
     )
     .unwrap();
     std::fs::write(
         inbox.join("new/2.calm"),
-        simple_message("calm@example.org", "Kim <kim@example.org>", "A question about therapy grants", "Hi, are there grants for therapy for touring crew?"),
+        simple_message(
+            "calm@example.org",
+            "Kim <kim@example.org>",
+            "A question about therapy grants",
+            "Hi, are there grants for therapy for touring crew?",
+        ),
     )
     .unwrap();
     std::fs::write(
@@ -48,16 +64,29 @@ Message-ID: <hostile@example.org>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMI
             .env("CONCIERGE__OUTGOING__PORT", sink.port.to_string())
             .env("CONCIERGE__OUTGOING__TLS", "none")
             .env("CONCIERGE__MAIL__ADDRESS", "help@concierge.example.org")
-            .env("CONCIERGE__MAIL__MESSAGE_ID_DOMAIN", "concierge.example.org")
-            .env("CONCIERGE__RESOURCES__SEED_DIR", root.join("config/resources"))
+            .env(
+                "CONCIERGE__MAIL__MESSAGE_ID_DOMAIN",
+                "concierge.example.org",
+            )
+            .env(
+                "CONCIERGE__RESOURCES__SEED_DIR",
+                root.join("config/resources"),
+            )
             .env("CONCIERGE__MAILDIR__POLL_INTERVAL_MS", "100")
             .env("TEST_PASSWORD", PASSWORD);
     };
     for email in ["nav1@example.org", "nav2@example.org"] {
         let mut command = Command::new(binary);
         configure(&mut command);
-        let output = command.args(["user", "add", email, "--password-env", "TEST_PASSWORD"]).output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let output = command
+            .args(["user", "add", email, "--password-env", "TEST_PASSWORD"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let port = free_port();
     let mut command = Command::new(binary);
@@ -93,19 +122,30 @@ Message-ID: <hostile@example.org>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMI
     let start = Instant::now();
     let mut reply = None;
     while reply.is_none() && start.elapsed() < Duration::from_secs(20) {
-        reply = sink
-            .messages()
-            .into_iter()
-            .find(|mail| crate::harness::header_of(mail, "Auto-Submitted").is_none() && mail.contains("crisis@example-band.de"));
+        reply = sink.messages().into_iter().find(|mail| {
+            crate::harness::header_of(mail, "Auto-Submitted").is_none()
+                && mail.contains("crisis@example-band.de")
+        });
         std::thread::sleep(Duration::from_millis(100));
     }
     server.kill().ok();
     server.wait().ok();
-    assert!(output.status.success(), "browser test failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "browser test failed:\n{stdout}\n{stderr}"
+    );
     let reply = reply.expect("the navigator's reply reached the SMTP server");
-    assert_eq!(crate::harness::header_of(&reply, "In-Reply-To").as_deref(), Some("<crisis@example-band.de>"));
-    assert!(crate::harness::header_of(&reply, "References").unwrap().contains("<crisis@example-band.de>"));
+    assert_eq!(
+        crate::harness::header_of(&reply, "In-Reply-To").as_deref(),
+        Some("<crisis@example-band.de>")
+    );
+    assert!(crate::harness::header_of(&reply, "References")
+        .unwrap()
+        .contains("<crisis@example-band.de>"));
     for screenshot in ["queue.png", "thread.png", "compose.png", "hostile-html.png"] {
-        assert!(artifacts.join(screenshot).exists(), "{screenshot} was saved");
+        assert!(
+            artifacts.join(screenshot).exists(),
+            "{screenshot} was saved"
+        );
     }
 }

@@ -627,3 +627,56 @@ async fn claims_are_exclusive_replies_go_through_the_outbox_and_stale_drafts_are
         );
     }
 }
+
+#[tokio::test]
+async fn the_queue_filters_by_risk_claim_and_language_with_counts() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = app(&db).await;
+    db.ingester()
+        .ingest_batch(vec![
+            IncomingRaw {
+                source_key: "f:1".into(),
+                raw: simple_message(
+                    "f1@x.org",
+                    "a@example.org",
+                    "Crisis subject",
+                    "I want to end my life tonight.",
+                ),
+            },
+            IncomingRaw {
+                source_key: "f:2".into(),
+                raw: simple_message(
+                    "f2@x.org",
+                    "b@example.org",
+                    "Calm subject",
+                    "Hallo, ich suche einen Therapieplatz für Musiker in meiner Stadt.",
+                ),
+            },
+        ])
+        .await
+        .unwrap();
+    let all = send(&app.router, get("/", Some(&app.cookie))).await;
+    assert!(all.body.contains("Crisis subject") && all.body.contains("Calm subject"));
+    assert!(
+        all.body.contains("http-equiv=\"refresh\""),
+        "the queue refreshes itself"
+    );
+    let crisis = send(&app.router, get("/?risk=crisis", Some(&app.cookie))).await;
+    assert!(crisis.body.contains("Crisis subject") && !crisis.body.contains("Calm subject"));
+    let german = send(&app.router, get("/?language=de", Some(&app.cookie))).await;
+    assert!(!german.body.contains("Crisis subject") && german.body.contains("Calm subject"));
+    let mine = send(&app.router, get("/?claim=mine", Some(&app.cookie))).await;
+    assert!(mine.body.contains("for this filter"), "nothing claimed yet");
+    let thread = db.store.queue(10).await.unwrap()[0].thread_id;
+    send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/claim"),
+            Some(&app.cookie),
+            &format!("csrf={}", app.csrf),
+        ),
+    )
+    .await;
+    let mine = send(&app.router, get("/?claim=mine", Some(&app.cookie))).await;
+    assert!(mine.body.contains("Crisis subject") && !mine.body.contains("Calm subject"));
+}
