@@ -505,6 +505,24 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<()>;
 
     async fn notes(&self, thread_id: ThreadId) -> StoreResult<Vec<Note>>;
+
+    /// A navigator corrects the thread's language, country or risk. The correction is recorded,
+    /// and a language or country becomes the sender's known one (strong evidence next time).
+    async fn correct_thread(
+        &self,
+        thread_id: ThreadId,
+        user_id: i64,
+        correction: &Correction,
+        now: i64,
+    ) -> StoreResult<()>;
+}
+
+/// A navigator's correction of a triage decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Correction {
+    Language(LanguageCode),
+    Country(CountryCode),
+    Risk(Risk),
 }
 
 /// Opens the database named by the URL and returns its store. Does not migrate.

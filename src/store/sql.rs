@@ -1249,6 +1249,73 @@ impl Store for SqlStore {
             })
             .collect()
     }
+
+    async fn correct_thread(
+        &self,
+        thread_id: ThreadId,
+        user_id: i64,
+        correction: &Correction,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let (field, value) = match correction {
+            Correction::Language(language) => ("language", language.to_string()),
+            Correction::Country(country) => ("country", country.to_string()),
+            Correction::Risk(risk) => ("risk", risk.as_str().to_string()),
+        };
+        let old: Option<Option<String>> =
+            sqlx::query_scalar(&format!("SELECT {field} FROM threads WHERE id = $1"))
+                .bind(thread_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(old) = old else {
+            return Err(StoreError::Corrupt(format!(
+                "thread {thread_id} does not exist"
+            )));
+        };
+        match correction {
+            Correction::Risk(risk) => {
+                sqlx::query(
+                    "UPDATE threads SET risk = $1, risk_rank = $2, updated_at = $3 WHERE id = $4",
+                )
+                .bind(risk.as_str())
+                .bind(risk.rank())
+                .bind(now)
+                .bind(thread_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Correction::Language(_) | Correction::Country(_) => {
+                sqlx::query(&format!(
+                    "UPDATE threads SET {field} = $1, updated_at = $2 WHERE id = $3"
+                ))
+                .bind(&value)
+                .bind(now)
+                .bind(thread_id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(&format!(
+                    "UPDATE contacts SET known_{field} = $1, updated_at = $2 WHERE id = (SELECT contact_id FROM threads WHERE id = $3)"
+                ))
+                .bind(&value)
+                .bind(now)
+                .bind(thread_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        sqlx::query("INSERT INTO corrections (thread_id, user_id, field, old_value, new_value, at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(thread_id)
+            .bind(user_id)
+            .bind(field)
+            .bind(old)
+            .bind(&value)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -498,3 +498,47 @@ pub async fn send(
         }
     }
 }
+
+#[derive(Deserialize)]
+pub struct CorrectionForm {
+    csrf: String,
+    field: String,
+    value: String,
+}
+
+/// A navigator corrects the language, country or risk of a thread.
+pub async fn correct(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(thread_id): Path<i64>,
+    Form(form): Form<CorrectionForm>,
+) -> Result<Response, WebError> {
+    check_csrf(&user, &form.csrf)?;
+    state
+        .store
+        .thread_summary(thread_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let value = form.value.trim();
+    let correction = match form.field.as_str() {
+        "language" => crate::store::Correction::Language(
+            LanguageCode::parse(value).map_err(|_| WebError::Forbidden("not a language code"))?,
+        ),
+        "country" => crate::store::Correction::Country(
+            CountryCode::parse(value).map_err(|_| WebError::Forbidden("not a country code"))?,
+        ),
+        "risk" => crate::store::Correction::Risk(
+            crate::domain::Risk::parse(value).ok_or(WebError::Forbidden("not a risk level"))?,
+        ),
+        _ => return Err(WebError::Forbidden("unknown field")),
+    };
+    state
+        .store
+        .correct_thread(thread_id, user.id, &correction, now_ms())
+        .await?;
+    state
+        .store
+        .log_access(user.id, thread_id, "correct", now_ms())
+        .await?;
+    Ok(Redirect::to(&format!("/threads/{thread_id}")).into_response())
+}

@@ -181,6 +181,7 @@ pub fn router(state: AppState) -> Router {
         .route("/threads/{id}/release", post(actions::release))
         .route("/threads/{id}/status", post(actions::set_status))
         .route("/threads/{id}/notes", post(actions::add_note))
+        .route("/threads/{id}/correct", post(actions::correct))
         .route(
             "/threads/{id}/reply",
             get(actions::compose_page).post(actions::send),

@@ -680,3 +680,99 @@ async fn the_queue_filters_by_risk_claim_and_language_with_counts() {
     let mine = send(&app.router, get("/?claim=mine", Some(&app.cookie))).await;
     assert!(mine.body.contains("Crisis subject") && !mine.body.contains("Calm subject"));
 }
+
+#[tokio::test]
+async fn a_correction_is_recorded_and_becomes_the_senders_known_country() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = app(&db).await;
+    let ingester = db.ingester();
+    ingester
+        .ingest_batch(vec![IncomingRaw {
+            source_key: "c:1".into(),
+            raw: simple_message(
+                "c1@x.org",
+                "Ana <ana@gmail.com>",
+                "Hola",
+                "Hola, necesito ayuda para encontrar una terapeuta.",
+            ),
+        }])
+        .await
+        .unwrap();
+    let thread = db.store.queue(1).await.unwrap()[0].thread_id;
+    assert_eq!(
+        db.store
+            .thread_summary(thread)
+            .await
+            .unwrap()
+            .unwrap()
+            .country,
+        None,
+        "no evidence: unknown"
+    );
+    let wrong = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/correct"),
+            Some(&app.cookie),
+            &format!("csrf={}&field=country&value=Mexico", app.csrf),
+        ),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let fixed = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/correct"),
+            Some(&app.cookie),
+            &format!("csrf={}&field=country&value=MX", app.csrf),
+        ),
+    )
+    .await;
+    assert_eq!(fixed.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        db.store
+            .thread_summary(thread)
+            .await
+            .unwrap()
+            .unwrap()
+            .country
+            .as_deref(),
+        Some("MX")
+    );
+    // The next conversation from the same person starts with the country a navigator confirmed.
+    ingester
+        .ingest_batch(vec![IncomingRaw {
+            source_key: "c:2".into(),
+            raw: simple_message(
+                "c2@x.org",
+                "Ana <ana@gmail.com>",
+                "Otra pregunta",
+                "¿Hay grupos de apoyo para músicos?",
+            ),
+        }])
+        .await
+        .unwrap();
+    let second = db
+        .store
+        .queue(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.subject == "Otra pregunta")
+        .unwrap();
+    assert_eq!(second.country.as_deref(), Some("MX"));
+    let lowered = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/correct"),
+            Some(&app.cookie),
+            &format!("csrf={}&field=risk&value=concern", app.csrf),
+        ),
+    )
+    .await;
+    assert_eq!(lowered.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        db.store.thread_summary(thread).await.unwrap().unwrap().risk,
+        concierge::domain::Risk::Concern
+    );
+}
