@@ -425,6 +425,8 @@ pub trait Store: Send + Sync {
 
     async fn count_users(&self) -> StoreResult<i64>;
 
+    async fn users(&self) -> StoreResult<Vec<User>>;
+
     async fn create_session(
         &self,
         token_hash: &str,

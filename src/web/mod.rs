@@ -5,9 +5,10 @@
 //! and the style sheet needs a session ([`auth::require_session`]).
 
 mod actions;
+mod admin;
 pub mod auth;
 mod security;
-mod thread;
+pub mod thread;
 
 use crate::clock::now_ms;
 use crate::domain::EmailAddress;
@@ -29,6 +30,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("login", include_str!("../../templates/web/login.hbs")),
     ("thread", include_str!("../../templates/web/thread.hbs")),
     ("compose", include_str!("../../templates/web/compose.hbs")),
+    (
+        "admin_users",
+        include_str!("../../templates/web/admin_users.hbs"),
+    ),
+    (
+        "admin_resources",
+        include_str!("../../templates/web/admin_resources.hbs"),
+    ),
 ];
 const STYLE_CSS: &str = include_str!("../../templates/web/style.css");
 
@@ -182,6 +191,9 @@ pub fn router(state: AppState) -> Router {
         .route("/threads/{id}/status", post(actions::set_status))
         .route("/threads/{id}/notes", post(actions::add_note))
         .route("/threads/{id}/correct", post(actions::correct))
+        .route("/admin/users", get(admin::users).post(admin::add_user))
+        .route("/admin/resources", get(admin::resources))
+        .route("/admin/resources/{id}/verify", post(admin::verify_resource))
         .route(
             "/threads/{id}/reply",
             get(actions::compose_page).post(actions::send),

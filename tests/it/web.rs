@@ -776,3 +776,108 @@ async fn a_correction_is_recorded_and_becomes_the_senders_known_country() {
         concierge::domain::Risk::Concern
     );
 }
+
+#[tokio::test]
+async fn roles_guard_the_admin_pages() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    crate::harness::seed_resources(&db.store).await;
+    let app = app(&db).await;
+    let (coordinator, _) = login_as(&db, "coord@example.org", Role::Coordinator).await;
+    let (admin, admin_csrf) = login_as(&db, "admin@example.org", Role::Admin).await;
+    assert_eq!(
+        send(&app.router, get("/admin/users", Some(&app.cookie)))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&app.router, get("/admin/resources", Some(&app.cookie)))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&app.router, get("/admin/users", Some(&coordinator)))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let listed = send(
+        &app.router,
+        get("/admin/resources?q=DE", Some(&coordinator)),
+    )
+    .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert!(
+        listed.body.contains("TelefonSeelsorge") && !listed.body.contains("13 11 14"),
+        "search by country"
+    );
+    assert!(
+        !listed.body.contains("/verify"),
+        "only admins mark records verified"
+    );
+    let forged = send(
+        &app.router,
+        post(
+            "/admin/users",
+            Some(&coordinator),
+            "csrf=x&email=new%40example.org&name=New&role=navigator",
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let created = send(
+        &app.router,
+        post(
+            "/admin/users",
+            Some(&admin),
+            &format!("csrf={admin_csrf}&email=new%40example.org&name=New&role=navigator"),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::OK);
+    assert!(
+        created.body.contains("One-time password"),
+        "{}",
+        created.body
+    );
+    assert_eq!(
+        db.store
+            .user_by_email(&EmailAddress::parse("new@example.org").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        Role::Navigator
+    );
+
+    let unverified = db.store.resources().await.unwrap().into_iter().find(|r| {
+        r.status == concierge::resources::Status::Unverified
+            && r.validate("x").is_ok()
+            && !r.source_url.is_empty()
+            && r.contacts.iter().all(|c| !c.hours.is_empty())
+    });
+    if let Some(record) = unverified {
+        let verified = send(
+            &app.router,
+            post(
+                &format!("/admin/resources/{}/verify", record.id),
+                Some(&admin),
+                &format!("csrf={admin_csrf}"),
+            ),
+        )
+        .await;
+        assert_eq!(verified.status, StatusCode::SEE_OTHER);
+        let after = db
+            .store
+            .resources()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.id == record.id)
+            .unwrap();
+        assert_eq!(after.status, concierge::resources::Status::Active);
+        assert!(after.verification.contains("in the web app"));
+    }
+}

@@ -1,0 +1,254 @@
+//! Admin pages: users and roles, and the resource directory with its stale entries.
+
+use super::auth::{check_csrf, hash_password, new_password, require_role, CurrentUser};
+use super::{AppState, UserView, WebError};
+use crate::clock::now_ms;
+use crate::domain::{EmailAddress, Role};
+use crate::resources::model::{day_of, Status, VERIFICATION_VALID_DAYS};
+use axum::extract::{Extension, Form, Path, Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize)]
+struct UserRow {
+    email: String,
+    display_name: String,
+    role: &'static str,
+    disabled: bool,
+}
+
+#[derive(Serialize)]
+struct UsersPage {
+    title: &'static str,
+    refresh: bool,
+    user: Option<UserView>,
+    users: Vec<UserRow>,
+    created: String,
+    one_time_password: String,
+    error: String,
+}
+
+async fn users_page(
+    state: &AppState,
+    user: &CurrentUser,
+    created: String,
+    one_time_password: String,
+    error: String,
+) -> Result<Html<String>, WebError> {
+    let users = state
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .map(|u| UserRow {
+            email: u.email,
+            display_name: u.display_name,
+            role: u.role.as_str(),
+            disabled: u.disabled,
+        })
+        .collect();
+    let page = UsersPage {
+        title: "Users",
+        refresh: false,
+        user: Some(UserView::of(user)),
+        users,
+        created,
+        one_time_password,
+        error,
+    };
+    Ok(Html(state.templates.render("admin_users", &page)?))
+}
+
+pub async fn users(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+) -> Result<Html<String>, WebError> {
+    require_role(&user, Role::Admin)?;
+    users_page(&state, &user, String::new(), String::new(), String::new()).await
+}
+
+#[derive(Deserialize)]
+pub struct NewUserForm {
+    csrf: String,
+    email: String,
+    name: String,
+    role: String,
+}
+
+pub async fn add_user(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Form(form): Form<NewUserForm>,
+) -> Result<Html<String>, WebError> {
+    require_role(&user, Role::Admin)?;
+    check_csrf(&user, &form.csrf)?;
+    let (Ok(email), Some(role)) = (EmailAddress::parse(&form.email), Role::parse(&form.role))
+    else {
+        return users_page(
+            &state,
+            &user,
+            String::new(),
+            String::new(),
+            "Check the address and the role.".into(),
+        )
+        .await;
+    };
+    if state.store.user_by_email(&email).await?.is_some() {
+        return users_page(
+            &state,
+            &user,
+            String::new(),
+            String::new(),
+            "There is already a user with this address.".into(),
+        )
+        .await;
+    }
+    let password = new_password();
+    let name = if form.name.trim().is_empty() {
+        email.local_part().to_string()
+    } else {
+        form.name.trim().to_string()
+    };
+    state
+        .store
+        .create_user(&email, &name, role, &hash_password(&password)?, now_ms())
+        .await?;
+    tracing::info!(admin_id = user.id, "user created");
+    users_page(&state, &user, email.to_string(), password, String::new()).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct ResourceQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    stale: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ResourceRow {
+    id: String,
+    name: String,
+    countries: String,
+    topics: String,
+    status: String,
+    verified_at: String,
+    stale: bool,
+    contacts: String,
+}
+
+#[derive(Serialize)]
+struct ResourcesPage {
+    title: &'static str,
+    refresh: bool,
+    user: Option<UserView>,
+    q: String,
+    n_total: usize,
+    n_stale: usize,
+    rows: Vec<ResourceRow>,
+}
+
+pub async fn resources(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Query(query): Query<ResourceQuery>,
+) -> Result<Html<String>, WebError> {
+    require_role(&user, Role::Coordinator)?;
+    let today = day_of(now_ms());
+    let directory = state.store.resources().await?;
+    let needle = query.q.trim().to_lowercase();
+    let stale_only = query.stale.is_some();
+    let is_stale = |r: &crate::resources::Resource| {
+        r.status == Status::Active
+            && r.verified_day()
+                .is_none_or(|day| today - day > VERIFICATION_VALID_DAYS - 60)
+    };
+    let rows: Vec<ResourceRow> = directory
+        .iter()
+        .filter(|r| !stale_only || is_stale(r))
+        .filter(|r| {
+            // Two letters are a country code; anything else searches names, ids and topics.
+            if needle.len() == 2 && needle.chars().all(|c| c.is_ascii_alphabetic()) {
+                return r.countries.iter().any(|c| c.to_lowercase() == needle);
+            }
+            needle.is_empty()
+                || r.id.contains(&needle)
+                || r.name.to_lowercase().contains(&needle)
+                || r.local_name.to_lowercase().contains(&needle)
+                || r.countries.iter().any(|c| c.to_lowercase() == needle)
+                || r.topics.iter().any(|t| t.contains(&needle))
+        })
+        .map(|r| ResourceRow {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            countries: r.countries.join(" "),
+            topics: r.topics.join(", "),
+            status: serde_json::to_value(r.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            verified_at: r.verified_at.clone(),
+            stale: is_stale(r),
+            contacts: r
+                .contacts
+                .iter()
+                .map(|c| format!("{} {}", c.channel, c.value))
+                .collect::<Vec<_>>()
+                .join(" · "),
+        })
+        .collect();
+    let page = ResourcesPage {
+        title: "Resources",
+        refresh: false,
+        user: Some(UserView::of(&user)),
+        q: query.q.clone(),
+        n_total: directory.len(),
+        n_stale: directory.iter().filter(|r| is_stale(r)).count(),
+        rows,
+    };
+    Ok(Html(state.templates.render("admin_resources", &page)?))
+}
+
+#[derive(Deserialize)]
+pub struct VerifyForm {
+    csrf: String,
+}
+
+/// An admin confirmed the record against its source today.
+pub async fn verify_resource(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    Form(form): Form<VerifyForm>,
+) -> Result<Response, WebError> {
+    require_role(&user, Role::Admin)?;
+    check_csrf(&user, &form.csrf)?;
+    let mut resource = state
+        .store
+        .resources()
+        .await?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or(WebError::NotFound)?;
+    let now = now_ms();
+    let today = crate::web::thread::format_time(now);
+    resource.verified_at = today[..10].to_string();
+    resource.verification = format!(
+        "checked on source_url by {} in the web app on {}",
+        user.display_name,
+        &today[..10]
+    );
+    if resource.status == Status::Unverified {
+        resource.status = Status::Active;
+    }
+    // An active record must pass the same validation as an imported one.
+    if resource.validate("the web app").is_err() {
+        return Err(WebError::Forbidden("this record lacks a source page, a contact or hours: fix it in the resource file and import it"));
+    }
+    state
+        .store
+        .upsert_resources(std::slice::from_ref(&resource), now)
+        .await?;
+    tracing::info!(admin_id = user.id, "resource verified");
+    Ok(Redirect::to("/admin/resources").into_response())
+}
