@@ -76,6 +76,40 @@ impl SqlStore {
         })
     }
 
+    /// Inserts an outbox row and files its Message-ID under its thread.
+    async fn insert_outbox(
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        item: &NewOutboxItem,
+    ) -> StoreResult<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO outbox (thread_id, kind, to_address, from_address, subject, body_text, message_id, in_reply_to, \
+               references_header, auto_submitted, language, template, template_note, status, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'queued', 0, $14, $14) RETURNING id",
+        )
+        .bind(item.thread_id)
+        .bind(&item.kind)
+        .bind(item.to_address.as_str())
+        .bind(&item.from_address)
+        .bind(&item.subject)
+        .bind(&item.body_text)
+        .bind(item.message_id.as_str())
+        .bind(&item.in_reply_to)
+        .bind(&item.references_header)
+        .bind(i64::from(item.auto_submitted))
+        .bind(&item.language)
+        .bind(&item.template)
+        .bind(&item.template_note)
+        .bind(item.created_at)
+        .fetch_one(&mut **tx)
+        .await?;
+        sqlx::query("INSERT INTO thread_message_ids (message_id, thread_id) VALUES ($1, $2) ON CONFLICT (message_id) DO NOTHING")
+            .bind(item.message_id.as_str())
+            .bind(item.thread_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(id)
+    }
+
     /// Threads with their contact and claim, for lists; `tail` is the WHERE / ORDER / LIMIT.
     async fn thread_list(&self, tail: &str, limit: i64) -> StoreResult<Vec<QueueEntry>> {
         let rows = sqlx::query(&format!(
@@ -750,32 +784,7 @@ impl Store for SqlStore {
 
     async fn enqueue_outbox(&self, item: &NewOutboxItem) -> StoreResult<i64> {
         let mut tx = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO outbox (thread_id, kind, to_address, from_address, subject, body_text, message_id, in_reply_to, \
-               references_header, auto_submitted, language, template, template_note, status, attempts, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'queued', 0, $14, $14) RETURNING id",
-        )
-        .bind(item.thread_id)
-        .bind(&item.kind)
-        .bind(item.to_address.as_str())
-        .bind(&item.from_address)
-        .bind(&item.subject)
-        .bind(&item.body_text)
-        .bind(item.message_id.as_str())
-        .bind(&item.in_reply_to)
-        .bind(&item.references_header)
-        .bind(i64::from(item.auto_submitted))
-        .bind(&item.language)
-        .bind(&item.template)
-        .bind(&item.template_note)
-        .bind(item.created_at)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO thread_message_ids (message_id, thread_id) VALUES ($1, $2) ON CONFLICT (message_id) DO NOTHING")
-            .bind(item.message_id.as_str())
-            .bind(item.thread_id)
-            .execute(&mut *tx)
-            .await?;
+        let id = Self::insert_outbox(&mut tx, item).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -1126,32 +1135,7 @@ impl Store for SqlStore {
             tx.rollback().await?;
             return Ok(None);
         }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO outbox (thread_id, kind, to_address, from_address, subject, body_text, message_id, in_reply_to, \
-               references_header, auto_submitted, language, template, template_note, status, attempts, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'queued', 0, $14, $14) RETURNING id",
-        )
-        .bind(item.thread_id)
-        .bind(&item.kind)
-        .bind(item.to_address.as_str())
-        .bind(&item.from_address)
-        .bind(&item.subject)
-        .bind(&item.body_text)
-        .bind(item.message_id.as_str())
-        .bind(&item.in_reply_to)
-        .bind(&item.references_header)
-        .bind(i64::from(item.auto_submitted))
-        .bind(&item.language)
-        .bind(&item.template)
-        .bind(&item.template_note)
-        .bind(item.created_at)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO thread_message_ids (message_id, thread_id) VALUES ($1, $2) ON CONFLICT (message_id) DO NOTHING")
-            .bind(item.message_id.as_str())
-            .bind(item.thread_id)
-            .execute(&mut *tx)
-            .await?;
+        let id = Self::insert_outbox(&mut tx, item).await?;
         tx.commit().await?;
         Ok(Some(id))
     }
