@@ -99,9 +99,11 @@ pub async fn set_status(
     Form(form): Form<StatusForm>,
 ) -> Result<Response, WebError> {
     check_csrf(&user, &form.csrf)?;
-    let status = match form.status.as_str() {
-        "closed" => ThreadStatus::Closed,
-        "new" => ThreadStatus::New,
+    let (status, action) = match form.status.as_str() {
+        "closed" => (ThreadStatus::Closed, "close"),
+        // Spam and mail that is not a conversation leave the queue, with a note saying why.
+        "spam" => (ThreadStatus::Closed, "mark not a conversation"),
+        "new" => (ThreadStatus::New, "reopen"),
         _ => return Err(WebError::Forbidden("unknown status")),
     };
     state
@@ -113,18 +115,20 @@ pub async fn set_status(
         .store
         .set_thread_status(thread_id, status, now_ms())
         .await?;
+    if form.status == "spam" {
+        state
+            .store
+            .add_note(
+                thread_id,
+                user.id,
+                "Marked as spam / not a conversation.",
+                now_ms(),
+            )
+            .await?;
+    }
     state
         .store
-        .log_access(
-            user.id,
-            thread_id,
-            if status == ThreadStatus::Closed {
-                "close"
-            } else {
-                "reopen"
-            },
-            now_ms(),
-        )
+        .log_access(user.id, thread_id, action, now_ms())
         .await?;
     Ok(Redirect::to(&format!("/threads/{thread_id}")).into_response())
 }

@@ -386,6 +386,9 @@ struct QueueRow {
     n_messages: i64,
     sender: String,
     waited: String,
+    /// The answer time we aim for at this risk level, and whether it has passed.
+    target: String,
+    overdue: bool,
     claimed_by: String,
 }
 
@@ -548,7 +551,10 @@ async fn queue_page(
         .filter(|(code, _)| code != "?")
         .map(|(code, n)| link(&code, &format!("country={code}"), n, filter.country == code))
         .collect();
-    let rows: Vec<QueueRow> = shown.iter().map(|entry| queue_row(entry, now)).collect();
+    let rows: Vec<QueueRow> = shown
+        .iter()
+        .map(|entry| queue_row(entry, now, state.compose.service.reply_window_hours))
+        .collect();
     let page = QueuePage {
         title: "Queue",
         refresh: true,
@@ -567,8 +573,20 @@ async fn queue_page(
     Ok(Html(state.templates.render("queue", &page)?))
 }
 
-fn queue_row(entry: &QueueEntry, now: i64) -> QueueRow {
+/// How soon a person should hear from a navigator: within the hour in a crisis, within a
+/// quarter of the promised window when there is concern, else within the promised window.
+pub fn target_ms(risk: crate::domain::Risk, reply_window_hours: u32) -> i64 {
+    let window = i64::from(reply_window_hours) * 3_600_000;
+    match risk {
+        crate::domain::Risk::Crisis => 3_600_000,
+        crate::domain::Risk::Concern => (window / 4).max(3_600_000),
+        crate::domain::Risk::None => window,
+    }
+}
+
+fn queue_row(entry: &QueueEntry, now: i64, reply_window_hours: u32) -> QueueRow {
     let waited_ms = entry.waiting_since.map(|since| now - since).unwrap_or(0);
+    let target = target_ms(entry.risk, reply_window_hours);
     QueueRow {
         thread_id: entry.thread_id,
         token: entry.token.clone(),
@@ -590,6 +608,8 @@ fn queue_row(entry: &QueueEntry, now: i64) -> QueueRow {
         } else {
             "—".into()
         },
+        target: human_duration(target),
+        overdue: entry.waiting_since.is_some() && waited_ms > target,
         claimed_by: entry.claimed_by_name.clone().unwrap_or_default(),
     }
 }

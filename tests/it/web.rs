@@ -679,6 +679,37 @@ async fn the_queue_filters_by_risk_claim_and_language_with_counts() {
     .await;
     let mine = send(&app.router, get("/?claim=mine", Some(&app.cookie))).await;
     assert!(mine.body.contains("Crisis subject") && !mine.body.contains("Calm subject"));
+    let calm = db
+        .store
+        .queue(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.subject == "Calm subject")
+        .unwrap()
+        .thread_id;
+    let spam = send(
+        &app.router,
+        post(
+            &format!("/threads/{calm}/status"),
+            Some(&app.cookie),
+            &format!("csrf={}&status=spam", app.csrf),
+        ),
+    )
+    .await;
+    assert_eq!(spam.status, StatusCode::SEE_OTHER);
+    assert!(
+        db.store
+            .queue(10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.thread_id != calm),
+        "spam leaves the queue"
+    );
+    assert!(db.store.notes(calm).await.unwrap()[0]
+        .body_text
+        .contains("not a conversation"));
 }
 
 #[tokio::test]
