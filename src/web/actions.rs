@@ -192,6 +192,77 @@ struct ComposePage {
     preview: bool,
     preview_headers: String,
     held_by_other: String,
+    /// The searchable list of resources to insert.
+    picker: Vec<PickerRow>,
+    resource_query: String,
+}
+
+#[derive(Serialize)]
+struct PickerRow {
+    id: String,
+    name: String,
+    countries: String,
+    detail: String,
+}
+
+/// Active, verified resources for the picker: by default the thread's country and the
+/// international ones; with a query, any record whose name, id, country or topic matches.
+async fn picker(
+    state: &AppState,
+    summary: &crate::store::ThreadSummary,
+    query: &str,
+) -> Result<Vec<PickerRow>, WebError> {
+    let today = crate::resources::model::day_of(now_ms());
+    let needle = query.trim().to_lowercase();
+    let country = summary.country.clone().unwrap_or_default();
+    Ok(state
+        .store
+        .resources()
+        .await?
+        .into_iter()
+        .filter(|r| r.is_fresh(today))
+        .filter(|r| {
+            if needle.is_empty() {
+                r.is_international() || r.countries.iter().any(|c| *c == country)
+            } else {
+                r.name.to_lowercase().contains(&needle)
+                    || r.local_name.to_lowercase().contains(&needle)
+                    || r.id.contains(&needle)
+                    || r.countries.iter().any(|c| c.to_lowercase() == needle)
+                    || r.topics.iter().any(|t| t.contains(&needle))
+            }
+        })
+        .take(40)
+        .map(|r| PickerRow {
+            detail: resource_snippet(&r),
+            id: r.id,
+            name: r.name,
+            countries: r.countries.join(" "),
+        })
+        .collect())
+}
+
+/// A resource as plain text for a reply: name, contacts with hours, page.
+fn resource_snippet(resource: &crate::resources::Resource) -> String {
+    let mut lines = vec![
+        if resource.local_name.is_empty() || resource.local_name == resource.name {
+            resource.name.clone()
+        } else {
+            format!("{} ({})", resource.name, resource.local_name)
+        },
+    ];
+    for contact in &resource.contacts {
+        let hours = if contact.hours.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", contact.hours)
+        };
+        lines.push(format!("  {}: {}{hours}", contact.channel, contact.value));
+    }
+    if !resource.source_url.is_empty() {
+        lines.push(format!("  {}", resource.source_url));
+    }
+    lines.join("\n")
 }
 
 /// Renders a template for a thread with the resources matched to it.
@@ -280,6 +351,7 @@ pub async fn compose_page(
             )
         }
     };
+    let picker = picker(&state, &summary, "").await?;
     let page = compose_view(
         &state,
         &user,
@@ -291,6 +363,8 @@ pub async fn compose_page(
         note,
         String::new(),
         false,
+        picker,
+        String::new(),
     );
     Ok(Html(state.templates.render("compose", &page)?))
 }
@@ -307,6 +381,8 @@ fn compose_view(
     note: String,
     warning: String,
     preview: bool,
+    picker: Vec<PickerRow>,
+    resource_query: String,
 ) -> ComposePage {
     let (in_reply_to, references) = threading_headers(&summary.inbound_message_ids);
     let held_by_other = match (summary.claimed_by, summary.claim_expires_at) {
@@ -347,6 +423,8 @@ fn compose_view(
         warning,
         preview,
         held_by_other,
+        picker,
+        resource_query,
     }
 }
 
@@ -358,8 +436,10 @@ pub struct SendForm {
     template: String,
     language: String,
     seen_last_inbound_at: i64,
-    /// `preview` or `send`.
+    /// `preview`, `send`, `search` (the resource list) or `insert:<resource id>`.
     action: String,
+    #[serde(default)]
+    resource_query: String,
 }
 
 pub async fn send(
@@ -376,7 +456,20 @@ pub async fn send(
         .ok_or(WebError::NotFound)?;
     let now = now_ms();
     let subject = crate::mail::parse::unfold(&form.subject);
-    let body = form.body.replace("\r\n", "\n");
+    let mut body = form.body.replace("\r\n", "\n");
+    // Inserting a resource appends it to the message, where the navigator can move or cut it.
+    if let Some(id) = form.action.strip_prefix("insert:") {
+        let today = crate::resources::model::day_of(now);
+        let resource = state
+            .store
+            .resources()
+            .await?
+            .into_iter()
+            .find(|r| r.id == id && r.is_fresh(today))
+            .ok_or(WebError::NotFound)?;
+        body = format!("{}\n\n{}\n", body.trim_end(), resource_snippet(&resource));
+    }
+    let picker_rows = picker(&state, &summary, &form.resource_query).await?;
     state
         .store
         .save_draft(
@@ -406,11 +499,13 @@ pub async fn send(
             String::new(),
             warning,
             preview,
+            picker_rows,
+            form.resource_query.clone(),
         );
         Ok(Html(state.templates.render("compose", &page)?).into_response())
     };
     if form.action != "send" {
-        return rerender(String::new(), true, &summary);
+        return rerender(String::new(), form.action == "preview", &summary);
     }
     if summary.last_inbound_at != form.seen_last_inbound_at {
         return rerender(

@@ -912,3 +912,77 @@ async fn roles_guard_the_admin_pages() {
         assert!(after.verification.contains("in the web app"));
     }
 }
+
+#[tokio::test]
+async fn resources_are_searched_and_inserted_into_a_reply() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    crate::harness::seed_resources(&db.store).await;
+    let app = app(&db).await;
+    db.ingester()
+        .ingest_batch(vec![IncomingRaw {
+            source_key: "r:1".into(),
+            raw: simple_message(
+                "r1@x.org",
+                "Ana <ana@example.com.br>",
+                "Ajuda",
+                "Olá, moro em São Paulo e preciso de ajuda com ansiedade.",
+            ),
+        }])
+        .await
+        .unwrap();
+    let thread = db.store.queue(1).await.unwrap()[0].thread_id;
+    let seen = db
+        .store
+        .thread_summary(thread)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_inbound_at;
+    let compose = send(
+        &app.router,
+        get(&format!("/threads/{thread}/reply"), Some(&app.cookie)),
+    )
+    .await;
+    assert!(
+        compose.body.contains("insert:br-"),
+        "Brazilian resources are offered"
+    );
+    let search = send(
+        &app.router,
+        post(&format!("/threads/{thread}/reply"), Some(&app.cookie), &format!("csrf={}&subject=x&body=Hi&template=resources&language=pt&seen_last_inbound_at={seen}&action=search&resource_query=GB", app.csrf)),
+    )
+    .await;
+    assert!(
+        search.body.contains("insert:gb-") && !search.body.contains("insert:br-"),
+        "search by country code"
+    );
+    let inserted = send(
+        &app.router,
+        post(&format!("/threads/{thread}/reply"), Some(&app.cookie), &format!("csrf={}&subject=x&body=Hi&template=resources&language=pt&seen_last_inbound_at={seen}&action=insert%3Agb-samaritans&resource_query=GB", app.csrf)),
+    )
+    .await;
+    assert_eq!(inserted.status, StatusCode::OK);
+    assert!(
+        inserted.body.contains("116 123"),
+        "the inserted resource is in the message"
+    );
+    let draft = db
+        .store
+        .draft(
+            thread,
+            db.store
+                .user_by_email(&EmailAddress::parse("nav@example.org").unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        draft.body_text.starts_with("Hi\n\n") && draft.body_text.contains("116 123"),
+        "{}",
+        draft.body_text
+    );
+}
