@@ -223,7 +223,7 @@ async fn picker(
         .filter(|r| r.is_fresh(today))
         .filter(|r| {
             if needle.is_empty() {
-                r.is_international() || r.countries.iter().any(|c| *c == country)
+                r.is_international() || r.countries.contains(&country)
             } else {
                 r.name.to_lowercase().contains(&needle)
                     || r.local_name.to_lowercase().contains(&needle)
