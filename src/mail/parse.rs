@@ -268,6 +268,28 @@ pub fn parse_message(raw: &[u8]) -> Result<ParsedMessage, ParseFailure> {
     })
 }
 
+/// The bytes of a message's `index`-th attachment, with its file name and type.
+pub fn attachment_bytes(raw: &[u8], index: usize) -> Option<(AttachmentInfo, Vec<u8>)> {
+    let message = MessageParser::default().parse(raw)?;
+    let part = message.attachment(u32::try_from(index).ok()?)?;
+    let content_type = part
+        .content_type()
+        .map(|ct| {
+            format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("octet-stream"))
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let bytes = part.contents().to_vec();
+    Some((
+        AttachmentInfo {
+            file_name: part.attachment_name().map(str::to_string),
+            content_type,
+            size_bytes: bytes.len(),
+        },
+        bytes,
+    ))
+}
+
 fn message_ids(value: &HeaderValue<'_>) -> Vec<MessageId> {
     match value {
         HeaderValue::Text(text) => MessageId::parse(text).into_iter().collect(),

@@ -175,6 +175,7 @@ pub struct MessageRow {
     pub risk: Risk,
     pub auto_kind: AutoKind,
     pub triage_json: String,
+    pub n_attachments: i64,
 }
 
 /// What a sender told us before, passed to triage as history.

@@ -642,7 +642,7 @@ impl Store for SqlStore {
     async fn thread_messages(&self, thread_id: ThreadId) -> StoreResult<Vec<MessageRow>> {
         let rows = sqlx::query(
             "SELECT id, raw_message_id, thread_id, direction, message_id, from_address, from_name, subject, received_at, \
-               body_text, new_text, parse_problem, language, risk, auto_kind, triage_json \
+               body_text, new_text, parse_problem, language, risk, auto_kind, triage_json, n_attachments \
              FROM messages WHERE thread_id = $1 ORDER BY received_at, id",
         )
         .bind(thread_id)
@@ -667,6 +667,7 @@ impl Store for SqlStore {
                     risk: parse_risk(&row.try_get::<String, _>("risk")?)?,
                     auto_kind: parse_auto_kind(&row.try_get::<String, _>("auto_kind")?)?,
                     triage_json: row.try_get("triage_json")?,
+                    n_attachments: row.try_get("n_attachments")?,
                 })
             })
             .collect()

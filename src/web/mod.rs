@@ -186,6 +186,10 @@ pub fn router(state: AppState) -> Router {
             "/threads/{id}/messages/{message_id}/html",
             get(thread::message_html),
         )
+        .route(
+            "/threads/{id}/messages/{message_id}/attachments/{index}",
+            get(thread::attachment),
+        )
         .route("/threads/{id}/claim", post(actions::claim))
         .route("/threads/{id}/release", post(actions::release))
         .route("/threads/{id}/status", post(actions::set_status))

@@ -37,6 +37,15 @@ struct MessageView {
     risk: &'static str,
     auto_kind: &'static str,
     triage: Vec<FieldView>,
+    attachments: Vec<AttachmentView>,
+}
+
+#[derive(Serialize)]
+struct AttachmentView {
+    index: usize,
+    name: String,
+    content_type: String,
+    size: String,
 }
 
 #[derive(Serialize)]
@@ -143,45 +152,32 @@ pub async fn thread_page(
         .store
         .log_access(user.id, thread_id, "open", now_ms())
         .await?;
-    let messages = state
-        .store
-        .thread_messages(thread_id)
-        .await?
-        .into_iter()
-        .map(|row| {
-            let triage: serde_json::Value =
-                serde_json::from_str(&row.triage_json).unwrap_or_default();
-            let quoted = crate::triage::text::split_new_text(&row.body_text).quoted;
-            MessageView {
-                id: row.id,
-                from: match (&row.from_name, &row.from_address) {
-                    (Some(name), Some(address)) => format!("{name} <{address}>"),
-                    (None, Some(address)) => address.clone(),
-                    (Some(name), None) => name.clone(),
-                    (None, None) => "(no sender)".into(),
-                },
-                received: format_time(row.received_at),
-                subject: row.subject.clone(),
-                new_text: if row.new_text.is_empty() {
-                    row.body_text.clone()
-                } else {
-                    row.new_text.clone()
-                },
-                has_quoted: !quoted.is_empty(),
-                quoted,
-                has_problem: row.parse_problem.is_some(),
-                problem: row.parse_problem.clone().unwrap_or_default(),
-                risk: row.risk.as_str(),
-                auto_kind: row.auto_kind.as_str(),
-                triage: vec![
-                    field("language", &triage["language"]),
-                    field("country", &triage["country"]),
-                    field("risk", &triage["risk"]),
-                    field("auto-mail", &triage["auto_kind"]),
-                ],
-            }
-        })
-        .collect();
+    let rows = state.store.thread_messages(thread_id).await?;
+    let mut messages = Vec::with_capacity(rows.len());
+    for row in rows {
+        let attachments = match state.store.raw_message(row.raw_message_id).await? {
+            Some(raw) if row_has_attachments(&row) => crate::mail::parse_message(&raw.raw)
+                .map(|parsed| {
+                    parsed
+                        .attachments
+                        .iter()
+                        .enumerate()
+                        .map(|(index, a)| AttachmentView {
+                            index,
+                            name: a
+                                .file_name
+                                .clone()
+                                .unwrap_or_else(|| format!("attachment-{}", index + 1)),
+                            content_type: a.content_type.clone(),
+                            size: format!("{} KB", a.size_bytes.div_ceil(1024)),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        messages.push(message_view(row, attachments));
+    }
     let outbox = state
         .store
         .outbox_for_thread(thread_id)
@@ -243,6 +239,44 @@ pub async fn thread_page(
         outbox,
     };
     Ok(Html(state.templates.render("thread", &page)?))
+}
+
+fn row_has_attachments(row: &crate::store::MessageRow) -> bool {
+    row.n_attachments > 0
+}
+
+fn message_view(row: crate::store::MessageRow, attachments: Vec<AttachmentView>) -> MessageView {
+    let triage: serde_json::Value = serde_json::from_str(&row.triage_json).unwrap_or_default();
+    let quoted = crate::triage::text::split_new_text(&row.body_text).quoted;
+    MessageView {
+        attachments,
+        id: row.id,
+        from: match (&row.from_name, &row.from_address) {
+            (Some(name), Some(address)) => format!("{name} <{address}>"),
+            (None, Some(address)) => address.clone(),
+            (Some(name), None) => name.clone(),
+            (None, None) => "(no sender)".into(),
+        },
+        received: format_time(row.received_at),
+        subject: row.subject.clone(),
+        new_text: if row.new_text.is_empty() {
+            row.body_text.clone()
+        } else {
+            row.new_text.clone()
+        },
+        has_quoted: !quoted.is_empty(),
+        quoted,
+        has_problem: row.parse_problem.is_some(),
+        problem: row.parse_problem.clone().unwrap_or_default(),
+        risk: row.risk.as_str(),
+        auto_kind: row.auto_kind.as_str(),
+        triage: vec![
+            field("language", &triage["language"]),
+            field("country", &triage["country"]),
+            field("risk", &triage["risk"]),
+            field("auto-mail", &triage["auto_kind"]),
+        ],
+    }
 }
 
 /// An inbound message's own HTML, cleaned: no scripts, no images (remote images would tell the
@@ -318,4 +352,87 @@ mod tests {
         }
         assert!(cleaned.contains("noopener noreferrer nofollow"));
     }
+}
+
+/// Types a browser would render or run: served as plain bytes instead.
+const ACTIVE_TYPES: &[&str] = &[
+    "text/html",
+    "image/svg+xml",
+    "application/xhtml+xml",
+    "text/xml",
+    "application/xml",
+    "text/javascript",
+    "application/javascript",
+];
+
+/// An attachment, only to logged-in users, always as a download, never rendered in the app.
+pub async fn attachment(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path((thread_id, message_id, index)): Path<(i64, i64, usize)>,
+) -> Result<axum::response::Response, WebError> {
+    use axum::http::{header, HeaderValue};
+    use axum::response::IntoResponse;
+    let row = state
+        .store
+        .thread_messages(thread_id)
+        .await?
+        .into_iter()
+        .find(|row| row.id == message_id)
+        .ok_or(WebError::NotFound)?;
+    let raw = state
+        .store
+        .raw_message(row.raw_message_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let (info, bytes) =
+        crate::mail::parse::attachment_bytes(&raw.raw, index).ok_or(WebError::NotFound)?;
+    state
+        .store
+        .log_access(user.id, thread_id, "download attachment", now_ms())
+        .await?;
+    let content_type = if ACTIVE_TYPES.contains(&info.content_type.as_str())
+        || !info
+            .content_type
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '.' | '+'))
+    {
+        "application/octet-stream".to_string()
+    } else {
+        info.content_type
+    };
+    // A file name reduced to safe characters: it goes into a header.
+    let name: String = info
+        .file_name
+        .unwrap_or_else(|| format!("attachment-{}", index + 1))
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    let disposition = format!(
+        "attachment; filename=\"{}\"",
+        name.chars().filter(char::is_ascii).collect::<String>()
+    );
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(&content_type)
+                    .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }

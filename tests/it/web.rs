@@ -986,3 +986,89 @@ async fn resources_are_searched_and_inserted_into_a_reply() {
         draft.body_text
     );
 }
+
+#[tokio::test]
+async fn attachments_are_downloads_for_logged_in_users_only() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = app(&db).await;
+    let raw = b"From: Kim <kim@example.org>\r\nTo: help@concierge.example.org\r\nSubject: My letter\r\nMessage-ID: <att@example.org>\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nI wrote down how I feel.\r\n\
+--b\r\nContent-Type: text/html; name=\"letter.html\"\r\nContent-Disposition: attachment; filename=\"letter.html\"\r\n\r\n<script>window.pwned=1</script>\r\n\
+--b\r\nContent-Type: application/pdf; name=\"my \\\"notes\\\".pdf\"\r\nContent-Disposition: attachment; filename=\"my notes.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n"
+        .to_vec();
+    db.ingester()
+        .ingest_batch(vec![IncomingRaw {
+            source_key: "a:1".into(),
+            raw,
+        }])
+        .await
+        .unwrap();
+    let thread = db.store.queue(1).await.unwrap()[0].thread_id;
+    let message = db.store.thread_messages(thread).await.unwrap()[0].id;
+    let page = send(
+        &app.router,
+        get(&format!("/threads/{thread}"), Some(&app.cookie)),
+    )
+    .await;
+    assert!(
+        page.body.contains("letter.html") && page.body.contains("my notes.pdf"),
+        "{}",
+        page.body
+    );
+    let html = send(
+        &app.router,
+        get(
+            &format!("/threads/{thread}/messages/{message}/attachments/0"),
+            Some(&app.cookie),
+        ),
+    )
+    .await;
+    assert_eq!(html.status, StatusCode::OK);
+    assert_eq!(
+        html.headers.get(header::CONTENT_TYPE).unwrap(),
+        "application/octet-stream",
+        "HTML is never served as HTML"
+    );
+    assert_eq!(
+        html.headers.get(header::CONTENT_DISPOSITION).unwrap(),
+        "attachment; filename=\"letter.html\""
+    );
+    let pdf = send(
+        &app.router,
+        get(
+            &format!("/threads/{thread}/messages/{message}/attachments/1"),
+            Some(&app.cookie),
+        ),
+    )
+    .await;
+    assert_eq!(
+        pdf.headers.get(header::CONTENT_TYPE).unwrap(),
+        "application/pdf"
+    );
+    assert_eq!(
+        pdf.headers.get(header::CONTENT_DISPOSITION).unwrap(),
+        "attachment; filename=\"my_notes.pdf\""
+    );
+    assert!(pdf.body.starts_with("%PDF"));
+    let anonymous = send(
+        &app.router,
+        get(
+            &format!("/threads/{thread}/messages/{message}/attachments/1"),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        send(
+            &app.router,
+            get(
+                &format!("/threads/{thread}/messages/{message}/attachments/9"),
+                Some(&app.cookie)
+            )
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+}
