@@ -322,38 +322,6 @@ pub fn clean_html(html: &str) -> String {
         .to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_times_in_utc() {
-        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
-        assert_eq!(format_time(1_795_000_000_000), "2026-11-18 11:06 UTC");
-        assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00 UTC");
-    }
-
-    #[test]
-    fn hostile_html_is_cleaned() {
-        let cleaned = clean_html(
-            "<p onclick=\"x()\">Hi<script>window.pwned=1</script><img src=http://tracker.example/p.gif onerror=alert(1)>\
-             <a href=\"javascript:alert(1)\">a</a><a href=\"https://example.org\">b</a><style>body{display:none}</style></p>",
-        );
-        for bad in [
-            "script",
-            "onclick",
-            "onerror",
-            "tracker",
-            "javascript:",
-            "<style",
-            "<img",
-        ] {
-            assert!(!cleaned.contains(bad), "{bad} in {cleaned}");
-        }
-        assert!(cleaned.contains("noopener noreferrer nofollow"));
-    }
-}
-
 /// Types a browser would render or run: served as plain bytes instead.
 const ACTIVE_TYPES: &[&str] = &[
     "text/html",
@@ -435,4 +403,36 @@ pub async fn attachment(
         bytes,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_times_in_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(1_795_000_000_000), "2026-11-18 11:06 UTC");
+        assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00 UTC");
+    }
+
+    #[test]
+    fn hostile_html_is_cleaned() {
+        let cleaned = clean_html(
+            "<p onclick=\"x()\">Hi<script>window.pwned=1</script><img src=http://tracker.example/p.gif onerror=alert(1)>\
+             <a href=\"javascript:alert(1)\">a</a><a href=\"https://example.org\">b</a><style>body{display:none}</style></p>",
+        );
+        for bad in [
+            "script",
+            "onclick",
+            "onerror",
+            "tracker",
+            "javascript:",
+            "<style",
+            "<img",
+        ] {
+            assert!(!cleaned.contains(bad), "{bad} in {cleaned}");
+        }
+        assert!(cleaned.contains("noopener noreferrer nofollow"));
+    }
 }
