@@ -50,6 +50,7 @@ struct AttachmentView {
 
 #[derive(Serialize)]
 struct OutboxView {
+    body: String,
     kind: String,
     status: String,
     subject: String,
@@ -72,14 +73,22 @@ struct ThreadPage {
     language: String,
     country: String,
     sender: String,
-    messages: Vec<MessageView>,
-    outbox: Vec<OutboxView>,
+    timeline: Vec<TimelineEntry>,
     status: &'static str,
     is_closed: bool,
     claimed_by_me: bool,
     claimed_by_other: String,
     can_reassign: bool,
-    notes: Vec<NoteView>,
+}
+
+/// One entry of the conversation, in time order: a message from the person, a mail we sent
+/// (acknowledgement or reply, with its delivery status), or an internal note.
+#[derive(Serialize)]
+struct TimelineEntry {
+    at: i64,
+    inbound: Option<MessageView>,
+    outbound: Option<OutboxView>,
+    note: Option<NoteView>,
 }
 
 #[derive(Serialize)]
@@ -176,24 +185,33 @@ pub async fn thread_page(
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
-        messages.push(message_view(row, attachments));
+        let at = row.received_at;
+        messages.push(TimelineEntry {
+            at,
+            inbound: Some(message_view(row, attachments)),
+            outbound: None,
+            note: None,
+        });
     }
-    let outbox = state
-        .store
-        .outbox_for_thread(thread_id)
-        .await?
-        .into_iter()
-        .map(|item| OutboxView {
-            kind: item.kind.replace('_', " "),
-            status: item.status,
-            subject: item.subject,
-            created: format_time(item.created_at),
-            has_error: item.last_error.is_some(),
-            error: item.last_error.unwrap_or_default(),
-            bounced: item.bounced_at.is_some(),
-            note: item.template_note.unwrap_or_default(),
-        })
-        .collect();
+    for item in state.store.outbox_for_thread(thread_id).await? {
+        let at = item.created_at;
+        messages.push(TimelineEntry {
+            at,
+            inbound: None,
+            outbound: Some(OutboxView {
+                body: item.body_text,
+                kind: item.kind.replace('_', " "),
+                status: item.status,
+                subject: item.subject,
+                created: format_time(item.created_at),
+                has_error: item.last_error.is_some(),
+                error: item.last_error.unwrap_or_default(),
+                bounced: item.bounced_at.is_some(),
+                note: item.template_note.unwrap_or_default(),
+            }),
+            note: None,
+        });
+    }
     let now = now_ms();
     let claim_live = summary
         .claim_expires_at
@@ -204,24 +222,26 @@ pub async fn thread_page(
     } else {
         String::new()
     };
-    let notes = state
-        .store
-        .notes(thread_id)
-        .await?
-        .into_iter()
-        .map(|note| NoteView {
-            author: note.author,
-            body: note.body_text,
-            created: format_time(note.created_at),
-        })
-        .collect();
+    for note in state.store.notes(thread_id).await? {
+        messages.push(TimelineEntry {
+            at: note.created_at,
+            inbound: None,
+            outbound: None,
+            note: Some(NoteView {
+                author: note.author,
+                body: note.body_text,
+                created: format_time(note.created_at),
+            }),
+        });
+    }
+    // In time order; at the same moment the person's message comes before our answer to it.
+    messages.sort_by_key(|entry| (entry.at, entry.inbound.is_none()));
     let page = ThreadPage {
         status: summary.status.as_str(),
         is_closed: summary.status == crate::domain::ThreadStatus::Closed,
         claimed_by_me,
         can_reassign: !claimed_by_other.is_empty() && user.role >= crate::domain::Role::Coordinator,
         claimed_by_other,
-        notes,
         title: "Conversation",
         refresh: false,
         user: Some(UserView::of(&user)),
@@ -235,8 +255,7 @@ pub async fn thread_page(
             .contact_name
             .or(summary.contact_email)
             .unwrap_or_else(|| "(unknown sender)".into()),
-        messages,
-        outbox,
+        timeline: messages,
     };
     Ok(Html(state.templates.render("thread", &page)?))
 }
