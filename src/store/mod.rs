@@ -428,6 +428,15 @@ pub trait Store: Send + Sync {
 
     async fn users(&self) -> StoreResult<Vec<User>>;
 
+    /// Changes a user's role, and disables (ends every session) or enables the account.
+    async fn update_user(
+        &self,
+        user_id: i64,
+        role: Role,
+        disabled: bool,
+        now: i64,
+    ) -> StoreResult<()>;
+
     async fn create_session(
         &self,
         token_hash: &str,

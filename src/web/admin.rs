@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Serialize)]
 struct UserRow {
+    id: i64,
+    is_me: bool,
+    roles: Vec<RoleChoice>,
     email: String,
     display_name: String,
     role: &'static str,
@@ -41,6 +44,15 @@ async fn users_page(
         .await?
         .into_iter()
         .map(|u| UserRow {
+            id: u.id,
+            is_me: u.id == user.id,
+            roles: [Role::Navigator, Role::Coordinator, Role::Admin]
+                .into_iter()
+                .map(|role| RoleChoice {
+                    name: role.as_str(),
+                    selected: role == u.role,
+                })
+                .collect(),
             email: u.email,
             display_name: u.display_name,
             role: u.role.as_str(),
@@ -65,6 +77,46 @@ pub async fn users(
 ) -> Result<Html<String>, WebError> {
     require_role(&user, Role::Admin)?;
     users_page(&state, &user, String::new(), String::new(), String::new()).await
+}
+
+#[derive(Serialize)]
+struct RoleChoice {
+    name: &'static str,
+    selected: bool,
+}
+
+#[derive(Deserialize)]
+pub struct UpdateUserForm {
+    csrf: String,
+    role: String,
+    #[serde(default)]
+    disabled: Option<String>,
+}
+
+/// An admin changes a role or disables an account (its sessions end at once).
+pub async fn update_user(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(user_id): Path<i64>,
+    Form(form): Form<UpdateUserForm>,
+) -> Result<Response, WebError> {
+    require_role(&user, Role::Admin)?;
+    check_csrf(&user, &form.csrf)?;
+    let role = Role::parse(&form.role).ok_or(WebError::Forbidden("unknown role"))?;
+    if user_id == user.id && (form.disabled.is_some() || role != Role::Admin) {
+        return Err(WebError::Forbidden(
+            "you cannot disable yourself or give up your own admin role",
+        ));
+    }
+    if !state.store.users().await?.iter().any(|u| u.id == user_id) {
+        return Err(WebError::NotFound);
+    }
+    state
+        .store
+        .update_user(user_id, role, form.disabled.is_some(), now_ms())
+        .await?;
+    tracing::info!(admin_id = user.id, user_id, "user changed");
+    Ok(Redirect::to("/admin/users").into_response())
 }
 
 #[derive(Deserialize)]

@@ -196,6 +196,7 @@ pub fn router(state: AppState) -> Router {
         .route("/threads/{id}/notes", post(actions::add_note))
         .route("/threads/{id}/correct", post(actions::correct))
         .route("/admin/users", get(admin::users).post(admin::add_user))
+        .route("/admin/users/{id}", post(admin::update_user))
         .route("/admin/resources", get(admin::resources))
         .route("/admin/resources/{id}/verify", post(admin::verify_resource))
         .route(

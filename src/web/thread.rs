@@ -337,8 +337,53 @@ pub fn clean_html(html: &str) -> String {
         .rm_tags(["img", "picture", "source", "video", "audio"])
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
         .link_rel(Some("noopener noreferrer nofollow"))
+        .attribute_filter(|_element, attribute, value| {
+            if attribute == "href" {
+                Some(strip_tracking(value).into())
+            } else {
+                Some(value.into())
+            }
+        })
         .clean(html)
         .to_string()
+}
+
+/// Query parameters that only tell a sender or an ad network that a link was opened.
+const TRACKING_PARAMETERS: &[&str] = &[
+    "fbclid", "gclid", "dclid", "msclkid", "mc_eid", "mc_cid", "_hsenc", "_hsmi", "igshid",
+    "yclid", "ref_src",
+];
+
+/// A link without its tracking parameters (`utm_*` and the usual click ids).
+pub fn strip_tracking(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let (query, fragment) = match query.split_once('#') {
+        Some((query, fragment)) => (query, Some(fragment)),
+        None => (query, None),
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let name = pair
+                .split('=')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            !name.starts_with("utm_") && !TRACKING_PARAMETERS.contains(&name.as_str())
+        })
+        .collect();
+    let mut cleaned = base.to_string();
+    if !kept.is_empty() {
+        cleaned.push('?');
+        cleaned.push_str(&kept.join("&"));
+    }
+    if let Some(fragment) = fragment {
+        cleaned.push('#');
+        cleaned.push_str(fragment);
+    }
+    cleaned
 }
 
 /// Types a browser would render or run: served as plain bytes instead.
@@ -433,6 +478,23 @@ mod tests {
         assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
         assert_eq!(format_time(1_795_000_000_000), "2026-11-18 11:06 UTC");
         assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00 UTC");
+    }
+
+    #[test]
+    fn link_tracking_is_removed() {
+        assert_eq!(
+            strip_tracking("https://x.org/a?utm_source=m&id=3&fbclid=Z#top"),
+            "https://x.org/a?id=3#top"
+        );
+        assert_eq!(
+            strip_tracking("https://x.org/a?utm_campaign=y"),
+            "https://x.org/a"
+        );
+        assert_eq!(strip_tracking("mailto:a@b.org"), "mailto:a@b.org");
+        assert!(
+            clean_html("<a href=\"https://x.org/?utm_medium=email&amp;q=1\">x</a>")
+                .contains("href=\"https://x.org/?q=1\"")
+        );
     }
 
     #[test]

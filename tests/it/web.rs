@@ -1072,3 +1072,141 @@ MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn an_admin_changes_roles_and_disabling_ends_sessions() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = app(&db).await;
+    let (admin, admin_csrf) = login_as(&db, "admin@example.org", Role::Admin).await;
+    let nav = db
+        .store
+        .user_by_email(&EmailAddress::parse("nav@example.org").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let me = db
+        .store
+        .user_by_email(&EmailAddress::parse("admin@example.org").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let promoted = send(
+        &app.router,
+        post(
+            &format!("/admin/users/{}", nav.id),
+            Some(&admin),
+            &format!("csrf={admin_csrf}&role=coordinator"),
+        ),
+    )
+    .await;
+    assert_eq!(promoted.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        db.store
+            .user_by_email(&EmailAddress::parse("nav@example.org").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        Role::Coordinator
+    );
+    assert_eq!(
+        send(&app.router, get("/admin/resources", Some(&app.cookie)))
+            .await
+            .status,
+        StatusCode::OK,
+        "the new role applies at once"
+    );
+    let disabled = send(
+        &app.router,
+        post(
+            &format!("/admin/users/{}", nav.id),
+            Some(&admin),
+            &format!("csrf={admin_csrf}&role=coordinator&disabled=1"),
+        ),
+    )
+    .await;
+    assert_eq!(disabled.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        send(&app.router, get("/", Some(&app.cookie))).await.status,
+        StatusCode::SEE_OTHER,
+        "a disabled user's session ends"
+    );
+    let login = send(
+        &app.router,
+        post(
+            "/login",
+            None,
+            "email=nav%40example.org&password=a+long+enough+password",
+        ),
+    )
+    .await;
+    assert_eq!(login.status, StatusCode::UNAUTHORIZED, "and cannot log in");
+    let self_demote = send(
+        &app.router,
+        post(
+            &format!("/admin/users/{}", me.id),
+            Some(&admin),
+            &format!("csrf={admin_csrf}&role=navigator"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        self_demote.status,
+        StatusCode::FORBIDDEN,
+        "an admin cannot lock themselves out"
+    );
+}
+
+#[tokio::test]
+async fn every_route_but_login_and_health_needs_a_session() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = app(&db).await;
+    let gets = [
+        "/",
+        "/threads/1",
+        "/threads/1/reply",
+        "/threads/1/messages/1/html",
+        "/threads/1/messages/1/attachments/0",
+        "/admin/users",
+        "/admin/resources",
+    ];
+    for path in gets {
+        assert_eq!(
+            send(&app.router, get(path, None)).await.status,
+            StatusCode::SEE_OTHER,
+            "GET {path}"
+        );
+    }
+    let posts = [
+        "/logout",
+        "/threads/1/claim",
+        "/threads/1/release",
+        "/threads/1/status",
+        "/threads/1/notes",
+        "/threads/1/correct",
+        "/threads/1/reply",
+        "/admin/users",
+        "/admin/users/1",
+        "/admin/resources/x/verify",
+    ];
+    for path in posts {
+        assert_eq!(
+            send(&app.router, post(path, None, "csrf=x")).await.status,
+            StatusCode::UNAUTHORIZED,
+            "POST {path}"
+        );
+        // With a session but a wrong CSRF token, nothing changes either.
+        let status = send(&app.router, post(path, Some(&app.cookie), "csrf=wrong&status=closed&body=x&field=risk&value=none&role=admin&email=a%40b.org&name=x&subject=x&template=resources&language=en&seen_last_inbound_at=0&action=send")).await.status;
+        assert!(
+            status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND,
+            "POST {path} with a wrong CSRF token: {status}"
+        );
+    }
+    for path in ["/login", "/healthz", "/static/style.css"] {
+        assert_eq!(
+            send(&app.router, get(path, None)).await.status,
+            StatusCode::OK,
+            "GET {path}"
+        );
+    }
+}
