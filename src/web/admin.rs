@@ -304,3 +304,91 @@ pub async fn verify_resource(
     tracing::info!(admin_id = user.id, "resource verified");
     Ok(Redirect::to("/admin/resources").into_response())
 }
+
+#[derive(Serialize)]
+struct EditPage {
+    title: &'static str,
+    refresh: bool,
+    user: Option<UserView>,
+    id: String,
+    toml: String,
+    error: String,
+}
+
+/// An admin edits one record as TOML, in the import format, checked by the same validation.
+pub async fn edit_resource_page(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, WebError> {
+    require_role(&user, Role::Admin)?;
+    let resource = state
+        .store
+        .resources()
+        .await?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or(WebError::NotFound)?;
+    let toml = crate::resources::files::to_toml(std::slice::from_ref(&resource))
+        .map_err(|error| WebError::Internal(error.into()))?;
+    let page = EditPage {
+        title: "Edit resource",
+        refresh: false,
+        user: Some(UserView::of(&user)),
+        id,
+        toml,
+        error: String::new(),
+    };
+    Ok(Html(state.templates.render("admin_resource_edit", &page)?))
+}
+
+#[derive(Deserialize)]
+pub struct EditForm {
+    csrf: String,
+    toml: String,
+}
+
+pub async fn edit_resource(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    Form(form): Form<EditForm>,
+) -> Result<Response, WebError> {
+    require_role(&user, Role::Admin)?;
+    check_csrf(&user, &form.csrf)?;
+    let parsed: Result<crate::resources::files::ResourceFile, String> =
+        toml::from_str(&form.toml).map_err(|error| error.to_string());
+    let result = parsed.and_then(|file| match file.resource.as_slice() {
+        [resource] if resource.id == id => resource
+            .validate("the edit form")
+            .map(|()| resource.clone())
+            .map_err(|error| error.to_string()),
+        [_] => Err("the id cannot change; add a new record with an import instead".into()),
+        _ => Err("the form must hold exactly one [[resource]]".into()),
+    });
+    match result {
+        Ok(resource) => {
+            state
+                .store
+                .upsert_resources(std::slice::from_ref(&resource), now_ms())
+                .await?;
+            tracing::info!(admin_id = user.id, "resource edited");
+            Ok(Redirect::to("/admin/resources").into_response())
+        }
+        Err(error) => {
+            let page = EditPage {
+                title: "Edit resource",
+                refresh: false,
+                user: Some(UserView::of(&user)),
+                id,
+                toml: form.toml,
+                error,
+            };
+            Ok((
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                Html(state.templates.render("admin_resource_edit", &page)?),
+            )
+                .into_response())
+        }
+    }
+}

@@ -38,6 +38,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "admin_resources",
         include_str!("../../templates/web/admin_resources.hbs"),
     ),
+    (
+        "admin_resource_edit",
+        include_str!("../../templates/web/admin_resource_edit.hbs"),
+    ),
 ];
 const STYLE_CSS: &str = include_str!("../../templates/web/style.css");
 
@@ -199,6 +203,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}", post(admin::update_user))
         .route("/admin/resources", get(admin::resources))
         .route("/admin/resources/{id}/verify", post(admin::verify_resource))
+        .route(
+            "/admin/resources/{id}",
+            get(admin::edit_resource_page).post(admin::edit_resource),
+        )
         .route(
             "/threads/{id}/reply",
             get(actions::compose_page).post(actions::send),

@@ -1210,3 +1210,73 @@ async fn every_route_but_login_and_health_needs_a_session() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_admin_edits_a_resource_with_the_same_validation_as_an_import() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    crate::harness::seed_resources(&db.store).await;
+    let app = app(&db).await;
+    let (admin, admin_csrf) = login_as(&db, "admin@example.org", Role::Admin).await;
+    assert_eq!(
+        send(
+            &app.router,
+            get("/admin/resources/de-telefonseelsorge", Some(&app.cookie))
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    let page = send(
+        &app.router,
+        get("/admin/resources/de-telefonseelsorge", Some(&admin)),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let record = concierge::resources::files::to_toml(
+        &db.store
+            .resources()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.id == "de-telefonseelsorge")
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let edited = record.replace("notes = \"", "notes = \"Checked by phone. ");
+    let saved = send(
+        &app.router,
+        post(
+            "/admin/resources/de-telefonseelsorge",
+            Some(&admin),
+            &format!("csrf={admin_csrf}&toml={}", form_encode(&edited)),
+        ),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let after = db
+        .store
+        .resources()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == "de-telefonseelsorge")
+        .unwrap();
+    assert!(after.notes.starts_with("Checked by phone."));
+    let broken = record
+        .replace(
+            "status = \"active\"",
+            "status = \"active\"\nverified_at = \"\"",
+        )
+        .replacen("verified_at = \"2026-11-25\"\n", "", 1);
+    let refused = send(
+        &app.router,
+        post(
+            "/admin/resources/de-telefonseelsorge",
+            Some(&admin),
+            &format!("csrf={admin_csrf}&toml={}", form_encode(&broken)),
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("verified_at"), "{}", refused.body);
+}
