@@ -34,8 +34,8 @@ fn the_labelled_set_keeps_its_accuracy() {
     assert!(report.false_crisis <= 3, "{summary}");
 }
 
-const THRESHOLD_RISK: f64 = 0.78;
-const THRESHOLD_CRISIS_FLAGGED: f64 = 0.70;
+const THRESHOLD_RISK: f64 = 0.80;
+const THRESHOLD_CRISIS_FLAGGED: f64 = 0.78;
 
 #[test]
 fn language_detection_on_sentences() {
