@@ -270,11 +270,26 @@ pub fn reply_pipeline(
     store: &Arc<dyn Store>,
     settings: &Settings,
 ) -> anyhow::Result<(Ingester, crate::replies::outbox::OutboxWorker)> {
+    reply_pipeline_with(store, settings, reply_templates(settings)?)
+}
+
+/// The built-in reply templates, with those of `replies.template_dir` replacing them.
+pub fn reply_templates(
+    settings: &Settings,
+) -> anyhow::Result<Arc<crate::replies::templates::Templates>> {
     let template_dir = (!settings.replies.template_dir.is_empty())
         .then(|| PathBuf::from(&settings.replies.template_dir));
-    let templates = Arc::new(crate::replies::templates::Templates::load(
+    Ok(Arc::new(crate::replies::templates::Templates::load(
         template_dir.as_deref(),
-    )?);
+    )?))
+}
+
+/// As [`reply_pipeline`], with templates already loaded (the web app shares them).
+pub fn reply_pipeline_with(
+    store: &Arc<dyn Store>,
+    settings: &Settings,
+    templates: Arc<crate::replies::templates::Templates>,
+) -> anyhow::Result<(Ingester, crate::replies::outbox::OutboxWorker)> {
     let queued = Arc::new(tokio::sync::Notify::new());
     let acknowledger = Arc::new(crate::replies::ack::Acknowledger::from_settings(
         store.clone(),
@@ -299,7 +314,8 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
     crate::triage::risk::check_lexicons()?;
     seed_resources(&store, &settings).await?;
-    let (ingester, outbox_worker) = reply_pipeline(&store, &settings)?;
+    let templates = reply_templates(&settings)?;
+    let (ingester, outbox_worker) = reply_pipeline_with(&store, &settings, templates.clone())?;
     let ingester = Arc::new(ingester);
     ingester.process_pending().await?;
     ingester.acknowledge_pending().await?;
@@ -334,17 +350,8 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         })
     });
 
-    let template_dir = (!settings.replies.template_dir.is_empty())
-        .then(|| PathBuf::from(&settings.replies.template_dir));
-    let state = web::AppState::new(store.clone(), web::WebConfig::from_settings(&settings))
-        .context("loading the web templates")?
-        .with_replies(
-            Arc::new(crate::replies::templates::Templates::load(
-                template_dir.as_deref(),
-            )?),
-            outbox_queued,
-            web::ComposeConfig::from_settings(&settings),
-        );
+    let state = web::AppState::new(store.clone(), &settings, templates, outbox_queued)
+        .context("loading the web templates")?;
     first_run_admin(&store, &settings).await?;
     let listener = tokio::net::TcpListener::bind(&settings.web.bind)
         .await

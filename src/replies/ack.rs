@@ -217,14 +217,7 @@ impl Acknowledger {
             self.templates
                 .render(kind, language.as_ref().map(LanguageCode::as_str), &context)?;
         let (in_reply_to, references) = threading_headers(&summary.inbound_message_ids);
-        let from = if self.settings.from_name.is_empty() {
-            self.settings.from_address.clone()
-        } else {
-            format!(
-                "{} <{}>",
-                self.settings.from_name, self.settings.from_address
-            )
-        };
+        let from = super::from_header(&self.settings.from_name, &self.settings.from_address);
         let id = self
             .store
             .enqueue_outbox(&NewOutboxItem {

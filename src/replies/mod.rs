@@ -5,3 +5,12 @@ pub mod ack;
 pub mod context;
 pub mod outbox;
 pub mod templates;
+
+/// The From header of our mail: `Name <address>`, or the address alone.
+pub fn from_header(name: &str, address: &str) -> String {
+    if name.is_empty() {
+        address.to_string()
+    } else {
+        format!("{name} <{address}>")
+    }
+}

@@ -43,11 +43,7 @@ pub async fn claim(
     if force {
         require_role(&user, Role::Coordinator)?;
     }
-    state
-        .store
-        .thread_summary(thread_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    super::existing_thread(&state, thread_id).await?;
     match state
         .store
         .claim_thread(thread_id, user.id, now_ms(), CLAIM_LEASE_MS, force)
@@ -106,11 +102,7 @@ pub async fn set_status(
         "new" => (ThreadStatus::New, "reopen"),
         _ => return Err(WebError::Forbidden("unknown status")),
     };
-    state
-        .store
-        .thread_summary(thread_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    super::existing_thread(&state, thread_id).await?;
     state
         .store
         .set_thread_status(thread_id, status, now_ms())
@@ -146,11 +138,7 @@ pub async fn add_note(
     Form(form): Form<NoteForm>,
 ) -> Result<Response, WebError> {
     check_csrf(&user, &form.csrf)?;
-    state
-        .store
-        .thread_summary(thread_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    super::existing_thread(&state, thread_id).await?;
     if !form.body.trim().is_empty() {
         state
             .store
@@ -313,11 +301,7 @@ pub async fn compose_page(
     Path(thread_id): Path<i64>,
     Query(query): Query<ComposeQuery>,
 ) -> Result<Html<String>, WebError> {
-    let summary = state
-        .store
-        .thread_summary(thread_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    let summary = super::existing_thread(&state, thread_id).await?;
     let draft = if query.template.is_none() && query.language.is_none() {
         state.store.draft(thread_id, user.id).await?
     } else {
@@ -449,11 +433,7 @@ pub async fn send(
     Form(form): Form<SendForm>,
 ) -> Result<Response, WebError> {
     check_csrf(&user, &form.csrf)?;
-    let summary = state
-        .store
-        .thread_summary(thread_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    let summary = super::existing_thread(&state, thread_id).await?;
     let now = now_ms();
     let subject = crate::mail::parse::unfold(&form.subject);
     let mut body = form.body.replace("\r\n", "\n");
@@ -583,11 +563,7 @@ pub async fn send(
             Ok(Redirect::to(&format!("/threads/{thread_id}")).into_response())
         }
         None => {
-            let fresh = state
-                .store
-                .thread_summary(thread_id)
-                .await?
-                .ok_or(WebError::NotFound)?;
+            let fresh = super::existing_thread(&state, thread_id).await?;
             rerender(
                 "A new message arrived after you opened this reply. Read it, then send again."
                     .into(),
@@ -613,11 +589,7 @@ pub async fn correct(
     Form(form): Form<CorrectionForm>,
 ) -> Result<Response, WebError> {
     check_csrf(&user, &form.csrf)?;
-    state
-        .store
-        .thread_summary(thread_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    super::existing_thread(&state, thread_id).await?;
     let value = form.value.trim();
     let correction = match form.field.as_str() {
         "language" => crate::store::Correction::Language(

@@ -85,11 +85,7 @@ impl ComposeConfig {
 
     /// The From header.
     pub fn from(&self) -> String {
-        if self.from_name.is_empty() {
-            self.from_address.clone()
-        } else {
-            format!("{} <{}>", self.from_name, self.from_address)
-        }
+        crate::replies::from_header(&self.from_name, &self.from_address)
     }
 }
 
@@ -105,31 +101,35 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The web app over a store, with the built-in reply templates and the default settings.
-    pub fn new(store: Arc<dyn Store>, web: WebConfig) -> anyhow::Result<AppState> {
-        let settings = crate::config::Settings::load(None)?;
+    /// The web app over a store, as configured; replies use these templates and wake this
+    /// outbox worker.
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: &crate::config::Settings,
+        replies: Arc<crate::replies::templates::Templates>,
+        queued: Arc<tokio::sync::Notify>,
+    ) -> Result<AppState, handlebars::TemplateError> {
         Ok(AppState {
             store,
             templates: Arc::new(templates()?),
-            web,
-            replies: Arc::new(crate::replies::templates::Templates::load(None)?),
-            queued: Arc::new(tokio::sync::Notify::new()),
-            compose: ComposeConfig::from_settings(&settings),
+            web: WebConfig::from_settings(settings),
+            replies,
+            queued,
+            compose: ComposeConfig::from_settings(settings),
         })
     }
+}
 
-    /// Replies are sent as configured and wake this outbox worker.
-    pub fn with_replies(
-        mut self,
-        replies: Arc<crate::replies::templates::Templates>,
-        queued: Arc<tokio::sync::Notify>,
-        compose: ComposeConfig,
-    ) -> AppState {
-        self.replies = replies;
-        self.queued = queued;
-        self.compose = compose;
-        self
-    }
+/// A thread, or a 404 page.
+pub async fn existing_thread(
+    state: &AppState,
+    thread_id: i64,
+) -> Result<crate::store::ThreadSummary, WebError> {
+    state
+        .store
+        .thread_summary(thread_id)
+        .await?
+        .ok_or(WebError::NotFound)
 }
 
 /// What a request handler can fail with. The person sees a generic page; the cause is logged once.

@@ -152,11 +152,7 @@ pub async fn thread_page(
     Extension(user): Extension<CurrentUser>,
     Path(thread_id): Path<i64>,
 ) -> Result<Html<String>, WebError> {
-    let summary = state
-        .store
-        .thread_summary(thread_id)
-        .await?
-        .ok_or(WebError::NotFound)?;
+    let summary = super::existing_thread(&state, thread_id).await?;
     state
         .store
         .log_access(user.id, thread_id, "open", now_ms())

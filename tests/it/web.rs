@@ -17,14 +17,13 @@ struct App {
 }
 
 async fn app(db: &TestDb) -> App {
-    let state = concierge::web::AppState::new(
-        db.store.clone(),
-        concierge::web::WebConfig {
-            idle_timeout_ms: 3_600_000,
-            secure_cookies: false,
-        },
-    )
-    .unwrap();
+    let mut settings = concierge::config::Settings::load(None).unwrap();
+    settings.web.session_idle_minutes = 60;
+    settings.web.secure_cookies = false;
+    let templates = concierge::cli::reply_templates(&settings).unwrap();
+    let state =
+        concierge::web::AppState::new(db.store.clone(), &settings, templates, Default::default())
+            .unwrap();
     let now = concierge::clock::now_ms();
     let user_id = db
         .store
