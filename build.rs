@@ -27,6 +27,30 @@ fn main() {
         .unwrap();
     }
     code.push_str("];\n");
+    // The lexicons' test sentences: examples.tsv and examples/*.tsv (for the unit test).
+    let mut example_files = vec![lexicon_dir.join("examples.tsv")];
+    if let Ok(entries) = std::fs::read_dir(lexicon_dir.join("examples")) {
+        let mut more: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "tsv"))
+            .collect();
+        more.sort();
+        example_files.extend(more);
+    }
+    println!("cargo:rerun-if-changed={}", lexicon_dir.join("examples").display());
+    code.push_str("/// (file name, TSV text) of every file of lexicon test sentences.\n#[allow(dead_code)]\npub const LEXICON_EXAMPLE_FILES: &[(&str, &str)] = &[\n");
+    for path in &example_files {
+        println!("cargo:rerun-if-changed={}", path.display());
+        let name = path.file_name().unwrap().to_string_lossy();
+        writeln!(
+            code,
+            "    ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
+    }
+    code.push_str("];\n");
     let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("lexicon_files.rs");
     std::fs::write(out, code).expect("write lexicon_files.rs");
 

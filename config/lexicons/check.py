@@ -476,28 +476,31 @@ def main(argv: list[str]) -> int:
     for e in errors:
         print("SCHEMA ERROR", e)
 
-    examples_path = HERE / "examples.tsv"
+    # examples.tsv, plus one file per language (or batch) under examples/.
+    example_paths = [HERE / "examples.tsv"] + sorted((HERE / "examples").glob("*.tsv"))
     failures = 0
     mismatches = 0
     per_lang: dict[str, dict[str, int]] = {}
     negated_seen: set[str] = set()
-    with examples_path.open(encoding="utf-8") as f:
+    for examples_path in example_paths:
+      name = examples_path.relative_to(HERE).as_posix()
+      with examples_path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.rstrip("\n")
             if not line.strip() or (lineno == 1 and line.startswith("language\t")):
                 continue
             parts = line.split("\t")
             if len(parts) != 3:
-                print(f"examples.tsv:{lineno}: expected 3 tab-separated columns")
+                print(f"{name}:{lineno}: expected 3 tab-separated columns")
                 failures += 1
                 continue
             lang, expected, text = parts
             if expected not in ("crisis", "concern", "none"):
-                print(f"examples.tsv:{lineno}: bad expected tier {expected!r}")
+                print(f"{name}:{lineno}: bad expected tier {expected!r}")
                 failures += 1
                 continue
             if lang not in lexicons:
-                print(f"examples.tsv:{lineno}: no valid lexicon for {lang!r}")
+                print(f"{name}:{lineno}: no valid lexicon for {lang!r}")
                 failures += 1
                 continue
             lex = lexicons[lang]
@@ -511,7 +514,7 @@ def main(argv: list[str]) -> int:
             if tier != expected:
                 failures += 1
                 mismatches += 1
-                print(f"MISMATCH examples.tsv:{lineno} [{lang}] expected {expected}, got {tier}: {text}")
+                print(f"MISMATCH {name}:{lineno} [{lang}] expected {expected}, got {tier}: {text}")
                 print(f"    normalised: {normalised_string(text)!r}")
                 print(describe(hits, lex, text))
 
