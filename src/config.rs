@@ -38,6 +38,7 @@ pub struct Settings {
     pub outgoing: OutgoingSettings,
     pub replies: ReplySettings,
     pub resources: ResourceSettings,
+    pub reports: ReportSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -96,6 +97,41 @@ pub struct ReplySettings {
     /// A folder of templates (`<lang>/<name>.subject.hbs`, `.txt.hbs`) that replace the built-in ones.
     pub template_dir: String,
     pub service_name: String,
+}
+
+/// Coordinators' reports: answer targets per risk level and the teams' business hours.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    pub sla: SlaSettings,
+    /// The default team's business hours (`timezone = ""`: none, reports use wall-clock time only).
+    pub business_hours: BusinessHoursSettings,
+    /// Other teams' business hours, by the team name set on navigators (`concierge user team`).
+    #[serde(default)]
+    pub teams: std::collections::BTreeMap<String, BusinessHoursSettings>,
+}
+
+/// Answer targets: minutes from a person's first message to the first human reply.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaSettings {
+    pub crisis_minutes: u32,
+    pub concern_minutes: u32,
+    pub none_minutes: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessHoursSettings {
+    /// IANA time zone, e.g. `Europe/Berlin`.
+    pub timezone: String,
+    /// Open days: `mon` ... `sun`.
+    pub days: Vec<String>,
+    /// `HH:MM`; a close at or before the open runs past midnight (a night shift).
+    pub open: String,
+    pub close: String,
+    /// `YYYY-MM-DD` dates, in the team's time zone, with no business hours.
+    pub holidays: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -323,6 +359,32 @@ impl Settings {
             .contains(['\r', '\n', '"', '<', '>'])
         {
             return Err(fail("outgoing.from_name", "must be plain text on one line"));
+        }
+        let sla = &self.reports.sla;
+        for (key, minutes) in [
+            ("reports.sla.crisis_minutes", sla.crisis_minutes),
+            ("reports.sla.concern_minutes", sla.concern_minutes),
+            ("reports.sla.none_minutes", sla.none_minutes),
+        ] {
+            if minutes == 0 {
+                return Err(fail(key, "must be at least 1"));
+            }
+        }
+        let teams = std::iter::once((
+            "reports.business_hours".to_string(),
+            &self.reports.business_hours,
+        ))
+        .chain(
+            self.reports
+                .teams
+                .iter()
+                .map(|(name, hours)| (format!("reports.teams.{name}"), hours)),
+        );
+        for (prefix, hours) in teams {
+            if let Err((field, message)) = crate::reports::calendar::Calendar::from_settings(hours)
+            {
+                return Err(fail(&format!("{prefix}.{field}"), &message));
+            }
         }
         if self.replies.reply_window_hours == 0 {
             return Err(fail("replies.reply_window_hours", "must be at least 1"));

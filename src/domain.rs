@@ -244,6 +244,20 @@ impl ThreadToken {
         Self(token)
     }
 
+    /// The n-th token of a fixed permutation of all tokens: distinct for distinct `n` below
+    /// 31^5, so that generated history (demo, benchmarks) never collides with itself.
+    pub fn from_index(n: u64) -> Self {
+        let space = (TOKEN_ALPHABET.len() as u64).pow(TOKEN_LENGTH as u32);
+        // 7,368,787 is prime and does not divide 31^5, so multiplying by it permutes the space.
+        let mut value = (n % space) * 7_368_787 % space;
+        let mut token = [0u8; TOKEN_LENGTH];
+        for slot in token.iter_mut().rev() {
+            *slot = TOKEN_ALPHABET[(value % TOKEN_ALPHABET.len() as u64) as usize];
+            value /= TOKEN_ALPHABET.len() as u64;
+        }
+        Self(String::from_utf8_lossy(&token).into_owned())
+    }
+
     /// Finds the first `[#XXXXX]` token in a subject line.
     pub fn find_in_subject(subject: &str) -> Option<Self> {
         let mut rest = subject;

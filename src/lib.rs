@@ -12,6 +12,7 @@ pub mod eval;
 pub mod ingest;
 pub mod mail;
 pub mod replies;
+pub mod reports;
 pub mod resources;
 pub mod source;
 pub mod store;

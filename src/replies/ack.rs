@@ -235,6 +235,7 @@ impl Acknowledger {
                 template: Some(kind.to_string()),
                 template_note: rendered.note,
                 created_at: now,
+                sent_by: None,
             })
             .await?;
         self.queued.notify_one();

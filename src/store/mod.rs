@@ -6,6 +6,7 @@
 //! difference is in [`sql`] behind a [`Backend`] match, and the numbered migrations under
 //! `migrations/sqlite` and `migrations/postgres` are kept in step.
 
+mod reports;
 mod sql;
 
 use crate::domain::Role;
@@ -16,6 +17,11 @@ use async_trait::async_trait;
 use serde::Serialize;
 use std::sync::Arc;
 
+pub use reports::{
+    AutoShareRow, BreachRow, GroupCounts, GroupPercentiles, HistoryMessage, HistoryThread,
+    LiveRisk, LiveThread, LiveView, Metric, Percentiles, ReportFilter, ReportGroup, SlaTargets,
+    TimelineRow, VolumeRow, HISTOGRAM_BOUNDS_MS,
+};
 pub use sql::SqlStore;
 
 /// Which database is behind the store.
@@ -205,6 +211,8 @@ pub struct NewOutboxItem {
     pub template: Option<String>,
     pub template_note: Option<String>,
     pub created_at: i64,
+    /// The navigator who wrote it (`None` for acknowledgements).
+    pub sent_by: Option<i64>,
 }
 
 /// A row of the outbox.
@@ -527,6 +535,75 @@ pub trait Store: Send + Sync {
         correction: &Correction,
         now: i64,
     ) -> StoreResult<()>;
+
+    /// Marks a thread spam / not a conversation (or undoes it): it leaves the queue and the reports.
+    async fn set_thread_excluded(
+        &self,
+        thread_id: ThreadId,
+        excluded: bool,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    /// The team whose business hours apply to a navigator's replies ("" is the default team).
+    async fn set_user_team(&self, user_id: i64, team: &str) -> StoreResult<()>;
+
+    /// Reports: nearest-rank percentiles of the three response times per group.
+    async fn report_percentiles(
+        &self,
+        filter: &ReportFilter,
+        group: ReportGroup,
+    ) -> StoreResult<Vec<GroupPercentiles>>;
+
+    /// Reports: thread counts and answer-target breaches per group.
+    async fn report_counts(
+        &self,
+        filter: &ReportFilter,
+        group: ReportGroup,
+        sla: &SlaTargets,
+        now: i64,
+    ) -> StoreResult<Vec<GroupCounts>>;
+
+    /// Reports: the threads that missed their answer target, crisis first, oldest first.
+    async fn report_breaches(
+        &self,
+        filter: &ReportFilter,
+        sla: &SlaTargets,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<BreachRow>>;
+
+    /// Reports: each thread's timestamps, for the business-hours clock.
+    async fn report_timelines(
+        &self,
+        filter: &ReportFilter,
+        group: ReportGroup,
+    ) -> StoreResult<Vec<TimelineRow>>;
+
+    /// Reports: how many threads fall in each bucket of [`HISTOGRAM_BOUNDS_MS`] for a metric.
+    async fn report_histogram(
+        &self,
+        filter: &ReportFilter,
+        metric: Metric,
+    ) -> StoreResult<Vec<i64>>;
+
+    /// Reports: what waits right now.
+    async fn report_live(&self) -> StoreResult<LiveView>;
+
+    /// Reports: new human conversations per UTC day, by language or by country.
+    async fn report_volume(
+        &self,
+        filter: &ReportFilter,
+        by: ReportGroup,
+    ) -> StoreResult<Vec<VolumeRow>>;
+
+    /// Reports: inbound messages per UTC day and how many were auto-mail.
+    async fn report_auto_share(&self, from: i64, to: i64) -> StoreResult<Vec<AutoShareRow>>;
+
+    /// Writes the reading of a report (`target` is the report and its filters) to the access log.
+    async fn log_report_access(&self, user_id: i64, target: &str, now: i64) -> StoreResult<()>;
+
+    /// Inserts finished conversations directly (demo history and report benchmarks).
+    async fn insert_history(&self, threads: &[HistoryThread]) -> StoreResult<()>;
 }
 
 /// A navigator's correction of a triage decision.

@@ -19,8 +19,8 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/p
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;
 
 pub struct SqlStore {
-    pool: AnyPool,
-    backend: Backend,
+    pub(super) pool: AnyPool,
+    pub(super) backend: Backend,
 }
 
 impl SqlStore {
@@ -69,7 +69,7 @@ impl SqlStore {
 
     /// Starts a write transaction. SQLite takes the write lock at once (`BEGIN IMMEDIATE`), so
     /// that a transaction which reads before it writes cannot fail when it upgrades its lock.
-    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+    pub(super) async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
@@ -83,8 +83,8 @@ impl SqlStore {
     ) -> StoreResult<i64> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO outbox (thread_id, kind, to_address, from_address, subject, body_text, message_id, in_reply_to, \
-               references_header, auto_submitted, language, template, template_note, status, attempts, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'queued', 0, $14, $14) RETURNING id",
+               references_header, auto_submitted, language, template, template_note, status, attempts, next_attempt_at, created_at, sent_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'queued', 0, $14, $14, $15) RETURNING id",
         )
         .bind(item.thread_id)
         .bind(&item.kind)
@@ -100,6 +100,7 @@ impl SqlStore {
         .bind(&item.template)
         .bind(&item.template_note)
         .bind(item.created_at)
+        .bind(item.sent_by)
         .fetch_one(&mut **tx)
         .await?;
         sqlx::query("INSERT INTO thread_message_ids (message_id, thread_id) VALUES ($1, $2) ON CONFLICT (message_id) DO NOTHING")
@@ -230,6 +231,7 @@ impl SqlStore {
                     "UPDATE threads SET \
                        status = CASE WHEN $1 = 1 AND status IN ('waiting', 'closed') THEN 'new' ELSE status END, \
                        closed_at = CASE WHEN $1 = 1 AND status = 'closed' THEN NULL ELSE closed_at END, \
+                       n_reopens = n_reopens + CASE WHEN $1 = 1 AND status = 'closed' THEN 1 ELSE 0 END, \
                        waiting_since = COALESCE(waiting_since, $2), \
                        last_inbound_at = CASE WHEN last_inbound_at > $3 THEN last_inbound_at ELSE $3 END, \
                        risk = CASE WHEN risk_rank >= $4 THEN risk ELSE $5 END, \
@@ -833,16 +835,26 @@ impl Store for SqlStore {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some((thread_id, kind)) = thread {
-            let column = if kind == "reply" {
-                "first_human_reply_at"
-            } else {
-                "acknowledged_at"
-            };
-            sqlx::query(&format!("UPDATE threads SET {column} = COALESCE({column}, $1), updated_at = $1 WHERE id = $2"))
+            if kind == "reply" {
+                // The first reply's navigator is who the thread is reported under.
+                sqlx::query(
+                    "UPDATE threads SET first_human_reply_at = COALESCE(first_human_reply_at, $1), \
+                       first_reply_by = CASE WHEN first_human_reply_at IS NULL \
+                         THEN (SELECT sent_by FROM outbox WHERE id = $3) ELSE first_reply_by END, \
+                       n_replies = n_replies + 1, updated_at = $1 WHERE id = $2",
+                )
                 .bind(now)
                 .bind(thread_id)
+                .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            } else {
+                sqlx::query("UPDATE threads SET acknowledged_at = COALESCE(acknowledged_at, $1), updated_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(thread_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -1176,6 +1188,7 @@ impl Store for SqlStore {
     ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE threads SET status = $1, updated_at = $2, \
+               n_reopens = n_reopens + CASE WHEN $1 = 'new' AND status = 'closed' THEN 1 ELSE 0 END, \
                closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE NULL END, \
                claimed_by = CASE WHEN $1 = 'closed' THEN NULL ELSE claimed_by END, \
                claim_expires_at = CASE WHEN $1 = 'closed' THEN NULL ELSE claim_expires_at END, \
@@ -1334,6 +1347,107 @@ impl Store for SqlStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn set_thread_excluded(
+        &self,
+        thread_id: ThreadId,
+        excluded: bool,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE threads SET excluded = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::from(excluded))
+            .bind(now)
+            .bind(thread_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_user_team(&self, user_id: i64, team: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE users SET team = $1 WHERE id = $2")
+            .bind(team)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn report_percentiles(
+        &self,
+        filter: &ReportFilter,
+        group: ReportGroup,
+    ) -> StoreResult<Vec<GroupPercentiles>> {
+        self.report_percentiles_impl(filter, group).await
+    }
+
+    #[instrument(skip_all)]
+    async fn report_counts(
+        &self,
+        filter: &ReportFilter,
+        group: ReportGroup,
+        sla: &SlaTargets,
+        now: i64,
+    ) -> StoreResult<Vec<GroupCounts>> {
+        self.report_counts_impl(filter, group, sla, now).await
+    }
+
+    #[instrument(skip_all)]
+    async fn report_breaches(
+        &self,
+        filter: &ReportFilter,
+        sla: &SlaTargets,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<BreachRow>> {
+        self.report_breaches_impl(filter, sla, now, limit).await
+    }
+
+    #[instrument(skip_all)]
+    async fn report_timelines(
+        &self,
+        filter: &ReportFilter,
+        group: ReportGroup,
+    ) -> StoreResult<Vec<TimelineRow>> {
+        self.report_timelines_impl(filter, group).await
+    }
+
+    #[instrument(skip_all)]
+    async fn report_histogram(
+        &self,
+        filter: &ReportFilter,
+        metric: Metric,
+    ) -> StoreResult<Vec<i64>> {
+        self.report_histogram_impl(filter, metric).await
+    }
+
+    #[instrument(skip_all)]
+    async fn report_live(&self) -> StoreResult<LiveView> {
+        self.report_live_impl().await
+    }
+
+    #[instrument(skip_all)]
+    async fn report_volume(
+        &self,
+        filter: &ReportFilter,
+        by: ReportGroup,
+    ) -> StoreResult<Vec<VolumeRow>> {
+        self.report_volume_impl(filter, by).await
+    }
+
+    #[instrument(skip_all)]
+    async fn report_auto_share(&self, from: i64, to: i64) -> StoreResult<Vec<AutoShareRow>> {
+        self.report_auto_share_impl(from, to).await
+    }
+
+    async fn log_report_access(&self, user_id: i64, target: &str, now: i64) -> StoreResult<()> {
+        self.log_report_access_impl(user_id, target, now).await
+    }
+
+    #[instrument(skip_all)]
+    async fn insert_history(&self, threads: &[HistoryThread]) -> StoreResult<()> {
+        self.insert_history_impl(threads).await
     }
 }
 

@@ -548,6 +548,7 @@ pub async fn send(
                 template: Some(form.template.clone()),
                 template_note: None,
                 created_at: now,
+                sent_by: Some(user.id),
             },
             form.seen_last_inbound_at,
         )
