@@ -70,6 +70,50 @@ pub enum Command {
         #[command(subcommand)]
         action: ResourcesAction,
     },
+    /// Coordinators' reports: response times, answer-target breaches, volume, what waits now.
+    /// No message content and no addresses.
+    Report {
+        /// responses, breaches, volume or live.
+        #[arg(default_value = "responses")]
+        kind: String,
+        /// First day (YYYY-MM-DD, UTC); default 27 days before --to.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, included (YYYY-MM-DD, UTC); default today.
+        #[arg(long)]
+        to: Option<String>,
+        /// all, week, language, country, risk or navigator (volume: language or country).
+        #[arg(long, default_value = "week")]
+        group_by: String,
+        /// wall, or business (needs reports.business_hours).
+        #[arg(long, default_value = "wall")]
+        clock: String,
+        #[arg(long)]
+        risk: Option<String>,
+        #[arg(long)]
+        language: Option<String>,
+        #[arg(long)]
+        country: Option<String>,
+        /// table, csv or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Print how long the report took to stderr.
+        #[arg(long)]
+        timing: bool,
+    },
+    /// Writes generated conversations into the database, for demos and report benchmarks.
+    /// Never on a production database: the threads look real in every report.
+    History {
+        #[arg(long, default_value_t = 400)]
+        threads: usize,
+        #[arg(long, default_value_t = 1_000)]
+        messages: usize,
+        /// The history ends now and starts this many days ago.
+        #[arg(long, default_value_t = 35)]
+        days: i64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +130,12 @@ pub enum UserAction {
         /// Read the password from this environment variable instead of generating one.
         #[arg(long, value_name = "VARIABLE")]
         password_env: Option<String>,
+    },
+    /// Put a user in a team whose business hours apply to their replies (reports.teams).
+    Team {
+        email: String,
+        /// A name under [reports.teams] in the configuration, or "" for the default team.
+        team: String,
     },
 }
 
@@ -124,6 +174,72 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Triage { .. } => anyhow::bail!("give a FILE, --eval DIR or --eval-language FILE"),
         Command::Queue => print_queue(settings).await,
+        Command::Report {
+            kind,
+            from,
+            to,
+            group_by,
+            clock,
+            risk,
+            language,
+            country,
+            format,
+            timing,
+        } => {
+            let options = ReportOptions {
+                kind,
+                from,
+                to,
+                group_by,
+                clock,
+                risk,
+                language,
+                country,
+                format,
+                timing,
+            };
+            report_command(settings, options).await
+        }
+        Command::History {
+            threads,
+            messages,
+            days,
+            seed,
+        } => {
+            let store = open_store(&settings).await?;
+            let now = crate::clock::now_ms();
+            let spec = crate::reports::history::HistorySpec {
+                n_threads: threads,
+                n_messages: messages.max(threads),
+                end_ms: now,
+                days: days.max(1),
+                seed,
+            };
+            let started = std::time::Instant::now();
+            let n = crate::reports::history::insert(store.as_ref(), &spec, now).await?;
+            println!(
+                "wrote {n} generated threads ({} messages requested) in {:.1} s",
+                spec.n_messages,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::User {
+            action: UserAction::Team { email, team },
+        } => {
+            let store = open_store(&settings).await?;
+            let email = crate::domain::EmailAddress::parse(&email).context("the email address")?;
+            if !team.is_empty() && !settings.reports.teams.contains_key(&team) {
+                anyhow::bail!("there is no [reports.teams.{team}] in the configuration");
+            }
+            let user = store
+                .user_by_email(&email)
+                .await?
+                .context("no user with that address")?;
+            store.set_user_team(user.id, &team).await?;
+            println!("{email} is now in team {team:?}");
+            Ok(())
+        }
         Command::Resources { action } => resources_command(settings, action).await,
         Command::User {
             action:
@@ -170,6 +286,120 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+struct ReportOptions {
+    kind: String,
+    from: Option<String>,
+    to: Option<String>,
+    group_by: String,
+    clock: String,
+    risk: Option<String>,
+    language: Option<String>,
+    country: Option<String>,
+    format: String,
+    timing: bool,
+}
+
+async fn report_command(settings: Settings, options: ReportOptions) -> anyhow::Result<()> {
+    use crate::reports::{self, Clock, ReportConfig, ReportRequest};
+    use crate::store::{ReportFilter, ReportGroup};
+    let store = open_store(&settings).await?;
+    let config = ReportConfig::from_settings(&settings);
+    let now = crate::clock::now_ms();
+    let (from, to) = reports::date_range(options.from.as_deref(), options.to.as_deref(), now)
+        .map_err(|why| anyhow::anyhow!("{why}"))?;
+    let group = ReportGroup::parse(&options.group_by)
+        .context("--group-by must be all, week, language, country, risk or navigator")?;
+    let clock = Clock::parse(&options.clock).context("--clock must be wall or business")?;
+    if clock == Clock::Business && !config.has_business_hours() {
+        anyhow::bail!(
+            "--clock business needs [reports.business_hours] with a timezone in the configuration"
+        );
+    }
+    let risk = match &options.risk {
+        Some(text) => Some(
+            crate::domain::Risk::parse(text).context("--risk must be none, concern or crisis")?,
+        ),
+        None => None,
+    };
+    let filter = ReportFilter {
+        from,
+        to,
+        risk,
+        language: options.language.clone(),
+        country: options.country.clone().map(|c| c.to_uppercase()),
+        navigator: None,
+    };
+    let format = options.format.as_str();
+    if !["table", "csv", "json"].contains(&format) {
+        anyhow::bail!("--format must be table, csv or json");
+    }
+    let started = std::time::Instant::now();
+    let output = match options.kind.as_str() {
+        "responses" => {
+            let request = ReportRequest {
+                filter,
+                group,
+                clock,
+            };
+            let report = reports::response_report(store.as_ref(), &config, &request, now).await?;
+            match format {
+                "csv" => reports::response_csv(&report),
+                "json" => serde_json::to_string_pretty(&report)? + "\n",
+                _ => reports::response_table(&report),
+            }
+        }
+        "breaches" => {
+            let rows = store
+                .report_breaches(&filter, &config.sla, now, 10_000)
+                .await?;
+            match format {
+                "json" => serde_json::to_string_pretty(&rows)? + "\n",
+                _ => reports::csv(
+                    reports::BREACH_COLUMNS,
+                    rows.iter().map(reports::breach_cells),
+                ),
+            }
+        }
+        "volume" => {
+            let by = if group == ReportGroup::Country {
+                ReportGroup::Country
+            } else {
+                ReportGroup::Language
+            };
+            let rows = store.report_volume(&filter, by).await?;
+            match format {
+                "json" => serde_json::to_string_pretty(&rows)? + "\n",
+                _ => reports::csv(
+                    &["day", by.as_str(), "threads"],
+                    rows.iter().map(|row| {
+                        vec![
+                            reports::date_of(row.day),
+                            row.key.clone(),
+                            row.threads.to_string(),
+                        ]
+                    }),
+                ),
+            }
+        }
+        "live" => {
+            let live = store.report_live().await?;
+            match format {
+                "json" => serde_json::to_string_pretty(&live)? + "\n",
+                _ => reports::live_text(&live, now),
+            }
+        }
+        other => anyhow::bail!("unknown report {other:?}: responses, breaches, volume or live"),
+    };
+    if options.timing {
+        eprintln!(
+            "report answered in {:.1} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    print!("{output}");
+    Ok(())
 }
 
 /// Connects to the configured database and migrates it.

@@ -520,6 +520,71 @@ pub fn response_table(report: &ResponseReport) -> String {
     out
 }
 
+/// The columns of the breach list.
+pub const BREACH_COLUMNS: &[&str] = &[
+    "thread",
+    "token",
+    "risk",
+    "language",
+    "country",
+    "first_message",
+    "waited_min",
+    "target_min",
+    "replied",
+];
+
+pub fn breach_cells(row: &crate::store::BreachRow) -> Vec<String> {
+    vec![
+        row.thread_id.to_string(),
+        row.token.clone(),
+        row.risk.as_str().into(),
+        row.language.clone().unwrap_or_else(|| "?".into()),
+        row.country.clone().unwrap_or_else(|| "?".into()),
+        datetime_of(row.first_inbound_at),
+        (row.waited_ms / 60_000).to_string(),
+        (row.target_ms / 60_000).to_string(),
+        if row.first_human_reply_at.is_some() {
+            "yes"
+        } else {
+            "no"
+        }
+        .into(),
+    ]
+}
+
+/// `YYYY-MM-DD HH:MM` UTC.
+pub fn datetime_of(unix_ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(unix_ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// What waits now, as text for the command line.
+pub fn live_text(live: &crate::store::LiveView, now: i64) -> String {
+    let mut out = format!("waiting now: {}\n", live.waiting);
+    for row in &live.by_risk {
+        out.push_str(&format!(
+            "  {:<8} {:>5} waiting, the oldest for {}\n",
+            row.risk.as_str(),
+            row.waiting,
+            human_duration(now - row.oldest_waiting_since)
+        ));
+    }
+    out.push_str(&format!(
+        "unclaimed crisis threads: {}\n",
+        live.unclaimed_crisis.len()
+    ));
+    for thread in &live.unclaimed_crisis {
+        out.push_str(&format!(
+            "  #{} [{}] waiting {}\n",
+            thread.thread_id,
+            thread.token,
+            human_duration(now - thread.waiting_since)
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -717,8 +717,9 @@ impl Rows {
 
     async fn insert(self, tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> StoreResult<()> {
         let width = self.columns.len();
-        // SQLite allows 32,766 parameters per statement, PostgreSQL 65,535.
-        let rows_per_statement = 30_000 / width;
+        // Statements of one shape are prepared once and cached; a hundred rows per statement
+        // stays far below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+        let rows_per_statement = 100;
         let mut values = self.values.into_iter().peekable();
         while values.peek().is_some() {
             let chunk: Vec<Value> = values.by_ref().take(rows_per_statement * width).collect();

@@ -7,6 +7,7 @@
 mod actions;
 mod admin;
 pub mod auth;
+mod reports;
 mod security;
 pub mod thread;
 
@@ -42,6 +43,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "admin_resource_edit",
         include_str!("../../templates/web/admin_resource_edit.hbs"),
     ),
+    ("reports", include_str!("../../templates/web/reports.hbs")),
 ];
 const STYLE_CSS: &str = include_str!("../../templates/web/style.css");
 
@@ -98,6 +100,8 @@ pub struct AppState {
     /// Woken when a reply is queued, so that the outbox worker sends it at once.
     pub queued: Arc<tokio::sync::Notify>,
     pub compose: ComposeConfig,
+    /// Answer targets and business hours (the queue shows the targets; reports count breaches).
+    pub reports: Arc<crate::reports::ReportConfig>,
 }
 
 impl AppState {
@@ -116,6 +120,7 @@ impl AppState {
             replies,
             queued,
             compose: ComposeConfig::from_settings(settings),
+            reports: Arc::new(crate::reports::ReportConfig::from_settings(settings)),
         })
     }
 }
@@ -145,6 +150,8 @@ pub enum WebError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -155,6 +162,7 @@ impl IntoResponse for WebError {
             WebError::Forbidden(why) => (StatusCode::FORBIDDEN, why).into_response(),
             WebError::NotFound => (StatusCode::NOT_FOUND, "Not found.").into_response(),
             WebError::Conflict(why) => (StatusCode::CONFLICT, why).into_response(),
+            WebError::BadRequest(why) => (StatusCode::BAD_REQUEST, why).into_response(),
             other => {
                 tracing::error!(
                     error = format!("{:#}", anyhow::Error::from(other)),
@@ -211,6 +219,8 @@ pub fn router(state: AppState) -> Router {
             "/threads/{id}/reply",
             get(actions::compose_page).post(actions::send),
         )
+        .route("/reports", get(reports::reports_page))
+        .route("/reports/export.csv", get(reports::export_csv))
         .route("/healthz", get(healthz))
         .route("/static/style.css", get(style))
         .layer(axum::middleware::from_fn_with_state(
@@ -566,7 +576,7 @@ async fn queue_page(
         .collect();
     let rows: Vec<QueueRow> = shown
         .iter()
-        .map(|entry| queue_row(entry, now, state.compose.service.reply_window_hours))
+        .map(|entry| queue_row(entry, now, &state.reports.sla))
         .collect();
     let page = QueuePage {
         title: "Queue",
@@ -586,20 +596,11 @@ async fn queue_page(
     Ok(Html(state.templates.render("queue", &page)?))
 }
 
-/// How soon a person should hear from a navigator: within the hour in a crisis, within a
-/// quarter of the promised window when there is concern, else within the promised window.
-pub fn target_ms(risk: crate::domain::Risk, reply_window_hours: u32) -> i64 {
-    let window = i64::from(reply_window_hours) * 3_600_000;
-    match risk {
-        crate::domain::Risk::Crisis => 3_600_000,
-        crate::domain::Risk::Concern => (window / 4).max(3_600_000),
-        crate::domain::Risk::None => window,
-    }
-}
-
-fn queue_row(entry: &QueueEntry, now: i64, reply_window_hours: u32) -> QueueRow {
+/// How soon a person should hear from a navigator: the answer target of their risk level
+/// (`reports.sla`), the same that reports count breaches against.
+fn queue_row(entry: &QueueEntry, now: i64, sla: &crate::store::SlaTargets) -> QueueRow {
     let waited_ms = entry.waiting_since.map(|since| now - since).unwrap_or(0);
-    let target = target_ms(entry.risk, reply_window_hours);
+    let target = sla.for_risk(entry.risk);
     QueueRow {
         thread_id: entry.thread_id,
         token: entry.token.clone(),

@@ -9,6 +9,7 @@ mod cli;
 mod imap;
 mod ingest;
 mod outbox;
+mod reports;
 mod store;
 mod triage;
 mod web;
