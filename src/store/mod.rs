@@ -602,6 +602,9 @@ pub trait Store: Send + Sync {
     /// Writes the reading of a report (`target` is the report and its filters) to the access log.
     async fn log_report_access(&self, user_id: i64, target: &str, now: i64) -> StoreResult<()>;
 
+    /// The newest readings of reports: (user id, what was read, when).
+    async fn report_access_log(&self, limit: i64) -> StoreResult<Vec<(i64, String, i64)>>;
+
     /// Inserts finished conversations directly (demo history and report benchmarks).
     async fn insert_history(&self, threads: &[HistoryThread]) -> StoreResult<()>;
 }

@@ -1445,6 +1445,15 @@ impl Store for SqlStore {
         self.log_report_access_impl(user_id, target, now).await
     }
 
+    async fn report_access_log(&self, limit: i64) -> StoreResult<Vec<(i64, String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT user_id, COALESCE(target, ''), at FROM access_log WHERE thread_id IS NULL ORDER BY at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     #[instrument(skip_all)]
     async fn insert_history(&self, threads: &[HistoryThread]) -> StoreResult<()> {
         self.insert_history_impl(threads).await

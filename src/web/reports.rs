@@ -201,6 +201,7 @@ struct ReportsPage {
     live_waiting: i64,
     live: Vec<LiveRiskView>,
     unclaimed_crisis: Vec<BreachView>,
+    n_unclaimed_crisis: usize,
     chart_distribution: String,
     chart_trend: String,
     chart_daily: String,
@@ -407,6 +408,7 @@ pub async fn reports_page(
                 replied: false,
             })
             .collect(),
+        n_unclaimed_crisis: live.unclaimed_crisis.len(),
         chart_distribution,
         chart_trend,
         chart_daily,

@@ -1279,3 +1279,113 @@ async fn an_admin_edits_a_resource_with_the_same_validation_as_an_import() {
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(refused.body.contains("verified_at"), "{}", refused.body);
 }
+
+#[tokio::test]
+async fn reports_are_for_coordinators_logged_escaped_and_match_their_csv() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = app(&db).await;
+    let (coordinator, _) = login_as(&db, "coord@example.org", Role::Coordinator).await;
+    // A navigator whose name is hostile HTML, with generated history under their name.
+    let hostile = db
+        .store
+        .create_user(
+            &EmailAddress::parse("mallory@example.org").unwrap(),
+            "<script>alert('x')</script>",
+            Role::Navigator,
+            "!",
+            0,
+        )
+        .await
+        .unwrap();
+    let now = concierge::clock::now_ms();
+    let spec = concierge::reports::history::HistorySpec {
+        n_threads: 120,
+        n_messages: 300,
+        end_ms: now,
+        days: 20,
+        seed: 3,
+    };
+    let threads = concierge::reports::history::generate_batch(&spec, &[hostile], 0, 120);
+    db.store.insert_history(&threads).await.unwrap();
+
+    assert_eq!(
+        send(&app.router, get("/reports", Some(&app.cookie)))
+            .await
+            .status,
+        StatusCode::FORBIDDEN,
+        "a navigator gets no reports"
+    );
+    assert_eq!(
+        send(&app.router, get("/reports/export.csv", Some(&app.cookie)))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&app.router, get("/reports", None)).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    let page = send(
+        &app.router,
+        get("/reports?group=navigator", Some(&coordinator)),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("<script>alert"), "the name is escaped");
+    assert!(page.body.contains("&lt;script&gt;alert"));
+    assert!(page.body.contains("<svg"), "charts are drawn");
+    assert!(!page.body.contains("example.invalid"), "no addresses");
+    assert!(!page.body.contains("Conversation 1"), "no subjects");
+
+    // The page's totals are the CSV's totals.
+    let csv = send(
+        &app.router,
+        get(
+            "/reports/export.csv?table=responses&group=navigator",
+            Some(&coordinator),
+        ),
+    )
+    .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    assert!(
+        csv.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment"),
+        "a download, never rendered as a page"
+    );
+    let total: Vec<&str> = csv.body.lines().last().unwrap().split(',').collect();
+    assert_eq!(total[0], "All");
+    let threads_cell = page
+        .body
+        .split("<tr data-group=\"All\">")
+        .nth(1)
+        .and_then(|rest| rest.split("data-col=\"threads\">").nth(1))
+        .and_then(|rest| rest.split('<').next())
+        .unwrap();
+    assert_eq!(threads_cell, total[1]);
+    let expected_threads = threads
+        .iter()
+        .filter(|t| t.auto_kind == concierge::domain::AutoKind::None)
+        .count();
+    assert_eq!(total[1], expected_threads.to_string());
+
+    // Every reading is in the access log, with the filters and without any person.
+    let log = db.store.report_access_log(10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(log[0].1.starts_with("csv responses"), "{:?}", log[0]);
+    assert!(log[1].1.starts_with("page "), "{:?}", log[1]);
+    assert!(log[1].1.contains("group=navigator"));
+
+    let bad = send(
+        &app.router,
+        get("/reports?from=tomorrow", Some(&coordinator)),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
