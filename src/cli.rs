@@ -557,6 +557,15 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         let n = crate::demo::drop_samples(&settings.maildir.path)
             .context("writing the demo messages")?;
         info!(n_messages = n, "demo messages dropped into the local inbox");
+        if let Some(n_threads) = crate::demo::add_history(store.as_ref(), crate::clock::now_ms())
+            .await
+            .context("writing the demo history")?
+        {
+            info!(
+                n_threads,
+                "five weeks of demo history written for the reports"
+            );
+        }
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

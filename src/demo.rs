@@ -51,3 +51,27 @@ pub fn drop_samples(maildir: &Path) -> std::io::Result<usize> {
     }
     Ok(n_written)
 }
+
+/// Five weeks of generated conversations (several languages, countries, risk levels and demo
+/// navigators, some answered late), so that a new install shows populated reports. Written
+/// once: `None` when the demo history is already there.
+pub async fn add_history(
+    store: &dyn crate::store::Store,
+    now: i64,
+) -> crate::store::StoreResult<Option<usize>> {
+    let marker = crate::domain::EmailAddress::parse(crate::reports::history::DEMO_MARKER)
+        .expect("a valid address");
+    if store.user_by_email(&marker).await?.is_some() {
+        return Ok(None);
+    }
+    let spec = crate::reports::history::HistorySpec {
+        n_threads: 420,
+        n_messages: 1_100,
+        end_ms: now,
+        days: 35,
+        seed: 2026,
+    };
+    Ok(Some(
+        crate::reports::history::insert(store, &spec, now).await?,
+    ))
+}

@@ -43,6 +43,9 @@ const LANGUAGES: &[(&str, &[&str], u32)] = &[
     ("vi", &["VN"], 1),
 ];
 
+/// The first demo navigator: when it exists, the demo history has been written.
+pub const DEMO_MARKER: &str = "ana.navigator@demo.invalid";
+
 const NAVIGATORS: &[(&str, &str)] = &[
     ("ana.navigator@demo.invalid", "Ana (demo)"),
     ("ben.navigator@demo.invalid", "Ben (demo)"),

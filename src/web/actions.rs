@@ -107,6 +107,13 @@ pub async fn set_status(
         .store
         .set_thread_status(thread_id, status, now_ms())
         .await?;
+    // Spam leaves the reports; reopening brings a thread back into them.
+    if form.status == "spam" || form.status == "new" {
+        state
+            .store
+            .set_thread_excluded(thread_id, form.status == "spam", now_ms())
+            .await?;
+    }
     if form.status == "spam" {
         state
             .store

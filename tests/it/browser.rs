@@ -149,3 +149,86 @@ Message-ID: <hostile@example.org>\r\nDate: Wed, 25 Nov 2026 10:00:00 +0000\r\nMI
         );
     }
 }
+
+#[test]
+fn a_coordinator_reads_the_reports_in_a_real_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        root.join("tests/e2e/node_modules/playwright-core").exists(),
+        "run scripts/test (it runs npm ci in tests/e2e)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let binary = env!("CARGO_BIN_EXE_concierge");
+    let configure = |command: &mut Command| {
+        command
+            .current_dir(dir.path())
+            .env("RUST_LOG", "warn")
+            .env(
+                "CONCIERGE__RESOURCES__SEED_DIR",
+                root.join("config/resources"),
+            )
+            .env("TEST_PASSWORD", PASSWORD);
+    };
+    // One of the demo navigators exists before the demo history is written, with a hostile
+    // name: the history's replies are then reported under that name.
+    for (email, role, name) in [
+        ("coord@example.org", "coordinator", "Coordinator"),
+        (
+            "emi.navigator@demo.invalid",
+            "navigator",
+            "<img src=x onerror=window.pwned=1>",
+        ),
+    ] {
+        let mut command = Command::new(binary);
+        configure(&mut command);
+        let output = command
+            .args(["user", "add", email, "--role", role, "--name", name])
+            .args(["--password-env", "TEST_PASSWORD"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let port = free_port();
+    let mut command = Command::new(binary);
+    configure(&mut command);
+    let mut server = command
+        .args(["serve", "--demo"])
+        .env("CONCIERGE__WEB__BIND", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        && start.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let artifacts = root.join("tests/artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let output = Command::new("node")
+        .arg(root.join("tests/e2e/reports.mjs"))
+        .env("BASE_URL", format!("http://127.0.0.1:{port}"))
+        .env("COORDINATOR_EMAIL", "coord@example.org")
+        .env("PASSWORD", PASSWORD)
+        .env("ARTIFACTS", &artifacts)
+        .output()
+        .expect("run node");
+    server.kill().ok();
+    server.wait().ok();
+    assert!(
+        output.status.success(),
+        "report browser test failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for screenshot in ["reports.png", "reports-navigator.png"] {
+        assert!(
+            artifacts.join(screenshot).exists(),
+            "{screenshot} was saved"
+        );
+    }
+}

@@ -5,10 +5,13 @@
 use crate::harness::TestDb;
 use crate::on_both_backends;
 use concierge::config::BusinessHoursSettings;
-use concierge::domain::{AutoKind, EmailAddress, Risk, Role};
+use concierge::domain::{
+    AutoKind, EmailAddress, LanguageCode, MessageId, Risk, Role, ThreadStatus,
+};
 use concierge::reports::{self, Clock, ReportConfig, ReportRequest};
 use concierge::store::{
-    HistoryMessage, HistoryThread, Metric, ReportFilter, ReportGroup, SlaTargets, Store,
+    HistoryMessage, HistoryThread, Metric, NewMessage, NewOutboxItem, NewRaw, ReportFilter,
+    ReportGroup, SlaTargets, Store, ThreadingKeys,
 };
 
 const MIN: i64 = 60_000;
@@ -244,5 +247,91 @@ on_both_backends! {
         assert_eq!(days, [(BASE, "en", 2), (BASE, "es", 2), (BASE + 8 * D, "de", 1)]);
         let auto = db.store.report_auto_share(BASE, BASE + 14 * D).await.unwrap();
         assert_eq!(auto.iter().map(|a| (a.messages, a.auto)).collect::<Vec<_>>(), [(5, 1), (1, 0)]);
+    }
+}
+
+fn inbound(raw_message_id: i64, message_id: &str, received_at: i64, refs: &[&str]) -> NewMessage {
+    NewMessage {
+        raw_message_id,
+        message_id: Some(MessageId::parse(message_id).unwrap()),
+        in_reply_to: refs.first().map(|r| format!("<{r}>")),
+        references_header: None,
+        from_address: Some(EmailAddress::parse("someone@example.org").unwrap()),
+        from_name: None,
+        subject: "help".into(),
+        sent_at: None,
+        received_at,
+        body_text: "body".into(),
+        new_text: "body".into(),
+        has_html: false,
+        n_attachments: 0,
+        parse_problem: None,
+        language: Some(LanguageCode::parse("en").unwrap()),
+        language_confidence: Some(0.9),
+        country: None,
+        risk: Risk::Concern,
+        auto_kind: AutoKind::None,
+        triage_json: "{}".into(),
+        threading: ThreadingKeys {
+            referenced_ids: refs.iter().map(|r| MessageId::parse(r).unwrap()).collect(),
+            token: None,
+        },
+        processed_at: received_at,
+    }
+}
+
+on_both_backends! {
+    async fn the_reply_path_keeps_what_reports_need(db: TestDb) {
+        let store = db.store.as_ref();
+        let ana = navigator(store, "ana@example.org", "Ana").await;
+        let raws = store
+            .store_raw_batch(&[1, 2].map(|n| NewRaw {
+                source_key: format!("test:{n}"),
+                dedupe_key: format!("k{n}"),
+                raw: b"Subject: x\r\n\r\nx".to_vec(),
+                received_at: BASE,
+            }))
+            .await
+            .unwrap();
+        let first = store.record_message(&inbound(raws[0].id(), "a@example.org", BASE, &[])).await.unwrap();
+        let thread_id = first.thread_id;
+        let reply = NewOutboxItem {
+            thread_id,
+            kind: "reply".into(),
+            to_address: EmailAddress::parse("someone@example.org").unwrap(),
+            from_address: "help@example.org".into(),
+            subject: "Re: help".into(),
+            body_text: "hello".into(),
+            message_id: MessageId::parse("r1@example.org").unwrap(),
+            in_reply_to: None,
+            references_header: None,
+            auto_submitted: false,
+            language: Some("en".into()),
+            template: None,
+            template_note: None,
+            created_at: BASE + H,
+            sent_by: Some(ana),
+        };
+        store.enqueue_reply(&reply, BASE).await.unwrap().expect("queued");
+        let claimed = store.claim_outbox(BASE + H, 60_000, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        store.mark_outbox_sent(claimed[0].id, BASE + 2 * H).await.unwrap();
+        store.set_thread_status(thread_id, ThreadStatus::Closed, BASE + 3 * H).await.unwrap();
+        // The person writes again: the thread reopens, and that is counted.
+        let again = store.record_message(&inbound(raws[1].id(), "b@example.org", BASE + 4 * H, &["r1@example.org"])).await.unwrap();
+        assert_eq!(again.thread_id, thread_id);
+
+        let filter = ReportFilter { from: BASE, to: BASE + D, ..ReportFilter::default() };
+        let counts = store.report_counts(&filter, ReportGroup::Navigator, &sla(), BASE + 5 * H).await.unwrap();
+        assert_eq!(counts.len(), 1);
+        assert_eq!(counts[0].key, ana.to_string(), "reported under the navigator who replied");
+        assert_eq!((counts[0].replies, counts[0].reopens, counts[0].resolved), (1, 1, 0));
+        let stats = store.report_percentiles(&filter, ReportGroup::All).await.unwrap();
+        let reply_stats = stats.iter().find(|s| s.metric == Metric::FirstReply).unwrap();
+        assert_eq!(reply_stats.stats.p50, 2 * H, "first message to the reply's acceptance");
+
+        // Marked spam: out of the reports.
+        store.set_thread_excluded(thread_id, true, BASE + 6 * H).await.unwrap();
+        assert!(store.report_counts(&filter, ReportGroup::All, &sla(), BASE + 7 * H).await.unwrap().is_empty());
     }
 }
