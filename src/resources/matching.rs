@@ -189,6 +189,7 @@ mod tests {
             source_url: "https://example.org".into(),
             verified_at: verified.into(),
             verification: "test".into(),
+            verified_by: "test".into(),
             status,
             notes: String::new(),
             contacts: vec![Contact {
