@@ -29,11 +29,12 @@ pub fn read_path(path: &Path) -> Result<Vec<Resource>, ResourceError> {
     Ok(resources)
 }
 
+/// The records that validate, each with its file, and the problems found.
+pub type ReadForCheck = (Vec<(String, Resource)>, Vec<ResourceError>);
+
 /// Like [`read_path`], but goes on after a problem: every record that validates, with the
 /// file it came from, and every problem found (for `concierge resources check`).
-pub fn read_path_for_check(
-    path: &Path,
-) -> Result<(Vec<(String, Resource)>, Vec<ResourceError>), ResourceError> {
+pub fn read_path_for_check(path: &Path) -> Result<ReadForCheck, ResourceError> {
     let mut resources = Vec::new();
     let mut errors = Vec::new();
     let mut ids = HashSet::new();
