@@ -145,6 +145,15 @@ pub enum ResourcesAction {
     Import { path: PathBuf },
     /// Print every record as TOML (the import format).
     Export,
+    /// List records lacking a source page, a verification date, a verifier or hours, and
+    /// stale ones; fails when an active crisis line or emergency record is incomplete.
+    Check {
+        #[arg(default_value = "config/resources")]
+        path: PathBuf,
+        /// Check as of this date (YYYY-MM-DD) instead of today.
+        #[arg(long, value_name = "DATE")]
+        today: Option<String>,
+    },
 }
 
 /// Runs a parsed command line. Configuration errors come back before anything starts.
@@ -413,6 +422,9 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 async fn resources_command(settings: Settings, action: ResourcesAction) -> anyhow::Result<()> {
+    if let ResourcesAction::Check { path, today } = &action {
+        return check_resources(path, today.as_deref());
+    }
     let store = open_store(&settings).await?;
     match action {
         ResourcesAction::Import { path } => {
@@ -453,6 +465,27 @@ async fn resources_command(settings: Settings, action: ResourcesAction) -> anyho
                 crate::resources::files::to_toml(&store.resources().await?)?
             );
         }
+        ResourcesAction::Check { .. } => unreachable!("checked above, without a database"),
+    }
+    Ok(())
+}
+
+/// `concierge resources check`: needs no database, only the files.
+fn check_resources(path: &std::path::Path, today: Option<&str>) -> anyhow::Result<()> {
+    let today = match today {
+        Some(date) => crate::resources::model::parse_date(date)
+            .with_context(|| format!("--today {date:?} is not a YYYY-MM-DD date"))?,
+        None => crate::resources::model::day_of(crate::clock::now_ms()),
+    };
+    let (records, errors) = crate::resources::files::read_path_for_check(path)?;
+    let report = crate::resources::check::check(&records, &errors, today);
+    print!("{}", report.render());
+    if !report.passed() {
+        anyhow::bail!(
+            "{} problems in {}: an active crisis line or emergency record is incomplete, stale or invalid",
+            report.n_errors(),
+            path.display()
+        );
     }
     Ok(())
 }

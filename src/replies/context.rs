@@ -33,7 +33,10 @@ pub struct ResourceView {
 pub struct ContactView {
     pub channel: String,
     pub value: String,
+    /// `24/7`, or the schedule with its time zone, e.g. `Mon-Sun 16:00-21:00 (Asia/Tokyo)`.
     pub hours: String,
+    /// The IANA time zone of a schedule; `""` for `24/7`.
+    pub timezone: String,
     pub is_24_7: bool,
     pub has_hours: bool,
     pub free: bool,
@@ -72,9 +75,10 @@ impl ContactView {
         ContactView {
             channel: contact.channel.clone(),
             value: contact.value.clone(),
-            hours: contact.hours.clone(),
-            is_24_7: contact.hours == "24/7",
-            has_hours: !contact.hours.is_empty(),
+            hours: contact.hours_label(),
+            timezone: contact.timezone.trim().to_string(),
+            is_24_7: contact.is_24_7(),
+            has_hours: !contact.hours.trim().is_empty(),
             free: contact.free,
             anonymous: contact.anonymous,
         }

@@ -51,6 +51,17 @@ fn by_priority(resources: &mut [Resource], language: Option<&LanguageCode>) {
     });
 }
 
+/// Someone in crisis may read the mail at any hour: lines open 24/7 go first (the order
+/// among them, and among the others, stays as it was).
+pub fn prefer_around_the_clock(crisis_lines: &mut [Resource]) {
+    crisis_lines.sort_by_key(|line| {
+        !line
+            .contacts
+            .iter()
+            .any(|contact| contact.is_live_channel() && contact.is_24_7())
+    });
+}
+
 pub fn match_resources(directory: &[Resource], query: &MatchQuery) -> Matched {
     let mut matched = Matched::default();
     let mut usable: Vec<&Resource> = Vec::new();
@@ -88,6 +99,9 @@ pub fn match_resources(directory: &[Resource], query: &MatchQuery) -> Matched {
             .collect();
         by_priority(&mut matched.emergency, language);
         by_priority(&mut matched.crisis_lines, language);
+        if query.risk == Risk::Crisis {
+            prefer_around_the_clock(&mut matched.crisis_lines);
+        }
         let mut music: Vec<Resource> = of_country
             .iter()
             .filter(|r| {
@@ -189,6 +203,7 @@ mod tests {
             source_url: "https://example.org".into(),
             verified_at: verified.into(),
             verification: "test".into(),
+            verified_by: "test".into(),
             status,
             notes: String::new(),
             contacts: vec![Contact {
@@ -320,6 +335,26 @@ mod tests {
             ]
         );
         assert_eq!(matched.stale, ["de-old-crisis"]);
+    }
+
+    #[test]
+    fn in_a_crisis_a_line_open_around_the_clock_comes_first() {
+        let mut directory = directory();
+        // The main line is open in the evenings only; a smaller one is open 24/7.
+        let main = directory.iter_mut().find(|r| r.id == "de-crisis").unwrap();
+        main.contacts[0].hours = "Mon-Sun 16:00-21:00".into();
+        main.contacts[0].timezone = "Europe/Berlin".into();
+        let mut always = main.clone();
+        always.id = "de-always".into();
+        always.priority = 80;
+        always.contacts[0].hours = "24/7".into();
+        always.contacts[0].timezone = String::new();
+        directory.push(always);
+        let matched = match_resources(&directory, &query(Some("DE"), Risk::Crisis));
+        assert_eq!(ids(&matched.crisis_lines), ["de-always", "de-crisis"]);
+        // Without a crisis the order is by priority.
+        let matched = match_resources(&directory, &query(Some("DE"), Risk::Concern));
+        assert_eq!(ids(&matched.crisis_lines), ["de-crisis", "de-always"]);
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub struct Resource {
     pub source_url: String,
     pub verified_at: String,
     pub verification: String,
+    /// Who last confirmed the record against `source_url` (a coordinator's name or initials).
+    #[serde(default)]
+    pub verified_by: String,
     pub status: Status,
     pub notes: String,
     #[serde(default)]
@@ -77,6 +80,27 @@ pub struct Contact {
     pub timezone: String,
     pub free: bool,
     pub anonymous: bool,
+}
+
+impl Contact {
+    /// Whether a person can call, text or chat on it (these need hours).
+    pub fn is_live_channel(&self) -> bool {
+        matches!(self.channel.as_str(), "phone" | "text" | "chat")
+    }
+
+    pub fn is_24_7(&self) -> bool {
+        self.hours.trim() == "24/7"
+    }
+
+    /// The hours as a writer should read them: `24/7`, or the schedule with its time zone.
+    pub fn hours_label(&self) -> String {
+        let hours = self.hours.trim();
+        if hours.is_empty() || hours == "24/7" || self.timezone.trim().is_empty() {
+            hours.to_string()
+        } else {
+            format!("{hours} ({})", self.timezone.trim())
+        }
+    }
 }
 
 /// A record that breaks the schema, with where.
@@ -192,6 +216,12 @@ impl Resource {
                         "an active record needs the operator's page".into(),
                     ));
                 }
+                if self.verified_by.trim().is_empty() {
+                    return Err(fail(
+                        "verified_by",
+                        "an active record needs who verified it".into(),
+                    ));
+                }
                 if self.contacts.is_empty() {
                     return Err(fail(
                         "contacts",
@@ -218,6 +248,24 @@ impl Resource {
             }
             if contact.value.contains(['\r', '\n']) {
                 return Err(fail(&field("value"), "must be one line".into()));
+            }
+            if let Err(error) = super::hours::validate(&contact.hours, &contact.timezone) {
+                let name = if matches!(
+                    error,
+                    super::hours::HoursError::MissingTimeZone
+                        | super::hours::HoursError::UnknownTimeZone(_)
+                ) {
+                    "timezone"
+                } else {
+                    "hours"
+                };
+                return Err(fail(&field(name), error.to_string()));
+            }
+            if contact.channel == "web" && !contact.hours.is_empty() {
+                return Err(fail(
+                    &field("hours"),
+                    "a web contact has no hours: leave it \"\"".into(),
+                ));
             }
             if self.status == Status::Active
                 && contact.hours.is_empty()

@@ -247,10 +247,11 @@ fn resource_snippet(resource: &crate::resources::Resource) -> String {
         },
     ];
     for contact in &resource.contacts {
-        let hours = if contact.hours.is_empty() {
+        let hours = contact.hours_label();
+        let hours = if hours.is_empty() {
             String::new()
         } else {
-            format!(", {}", contact.hours)
+            format!(", {hours}")
         };
         lines.push(format!("  {}: {}{hours}", contact.channel, contact.value));
     }

@@ -4,7 +4,8 @@ use super::auth::{check_csrf, hash_password, new_password, require_role, Current
 use super::{AppState, UserView, WebError};
 use crate::clock::now_ms;
 use crate::domain::{EmailAddress, Role};
-use crate::resources::model::{day_of, Status, VERIFICATION_VALID_DAYS};
+use crate::resources::check::{days_overdue, DUE_SOON_DAYS};
+use crate::resources::model::{day_of, Status};
 use axum::extract::{Extension, Form, Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -185,7 +186,10 @@ struct ResourceRow {
     topics: String,
     status: String,
     verified_at: String,
+    verified_by: String,
     stale: bool,
+    /// How overdue the re-verification is, in words; `""` when not due.
+    overdue: String,
     contacts: String,
 }
 
@@ -195,6 +199,7 @@ struct ResourcesPage {
     refresh: bool,
     user: Option<UserView>,
     q: String,
+    stale_only: bool,
     n_total: usize,
     n_stale: usize,
     rows: Vec<ResourceRow>,
@@ -210,14 +215,13 @@ pub async fn resources(
     let directory = state.store.resources().await?;
     let needle = query.q.trim().to_lowercase();
     let stale_only = query.stale.is_some();
-    let is_stale = |r: &crate::resources::Resource| {
-        r.status == Status::Active
-            && r.verified_day()
-                .is_none_or(|day| today - day > VERIFICATION_VALID_DAYS - 60)
+    // Due: an active record within `DUE_SOON_DAYS` of the 24-month limit, past it, or never verified.
+    let is_due = |r: &crate::resources::Resource| {
+        r.status == Status::Active && days_overdue(r, today).is_none_or(|days| days >= 0)
     };
-    let rows: Vec<ResourceRow> = directory
+    let mut records: Vec<&crate::resources::Resource> = directory
         .iter()
-        .filter(|r| !stale_only || is_stale(r))
+        .filter(|r| !stale_only || is_due(r))
         .filter(|r| {
             // Two letters are a country code; anything else searches names, ids and topics.
             if needle.len() == 2 && needle.chars().all(|c| c.is_ascii_alphabetic()) {
@@ -230,6 +234,19 @@ pub async fn resources(
                 || r.countries.iter().any(|c| c.to_lowercase() == needle)
                 || r.topics.iter().any(|t| t.contains(&needle))
         })
+        .collect();
+    if stale_only {
+        // Most overdue first; never verified before everything; crisis lines first among equals.
+        records.sort_by_key(|r| {
+            (
+                std::cmp::Reverse(days_overdue(r, today).unwrap_or(i64::MAX)),
+                !(r.is_crisis_line() || r.is_emergency()),
+                r.id.clone(),
+            )
+        });
+    }
+    let rows: Vec<ResourceRow> = records
+        .into_iter()
         .map(|r| ResourceRow {
             id: r.id.clone(),
             name: r.name.clone(),
@@ -240,11 +257,31 @@ pub async fn resources(
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
             verified_at: r.verified_at.clone(),
-            stale: is_stale(r),
+            verified_by: r.verified_by.clone(),
+            stale: is_due(r),
+            overdue: match days_overdue(r, today) {
+                None if r.status == Status::Active => "never verified".into(),
+                None => String::new(),
+                Some(days) if days > DUE_SOON_DAYS => {
+                    format!("stale: {} days past 24 months", days - DUE_SOON_DAYS)
+                }
+                Some(days) if days >= 0 => format!(
+                    "due {days} days ago; stale in {} days",
+                    DUE_SOON_DAYS - days
+                ),
+                Some(_) => String::new(),
+            },
             contacts: r
                 .contacts
                 .iter()
-                .map(|c| format!("{} {}", c.channel, c.value))
+                .map(|c| {
+                    let hours = c.hours_label();
+                    if hours.is_empty() {
+                        format!("{} {}", c.channel, c.value)
+                    } else {
+                        format!("{} {} ({hours})", c.channel, c.value)
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(" · "),
         })
@@ -254,8 +291,9 @@ pub async fn resources(
         refresh: false,
         user: Some(UserView::of(&user)),
         q: query.q.clone(),
+        stale_only,
         n_total: directory.len(),
-        n_stale: directory.iter().filter(|r| is_stale(r)).count(),
+        n_stale: directory.iter().filter(|r| is_due(r)).count(),
         rows,
     };
     Ok(Html(state.templates.render("admin_resources", &page)?))
@@ -264,6 +302,8 @@ pub async fn resources(
 #[derive(Deserialize)]
 pub struct VerifyForm {
     csrf: String,
+    #[serde(default)]
+    from_due: Option<String>,
 }
 
 /// An admin confirmed the record against its source today.
@@ -285,6 +325,7 @@ pub async fn verify_resource(
     let now = now_ms();
     let today = crate::web::thread::format_time(now);
     resource.verified_at = today[..10].to_string();
+    resource.verified_by = user.display_name.clone();
     resource.verification = format!(
         "checked on source_url by {} in the web app on {}",
         user.display_name,
@@ -302,7 +343,13 @@ pub async fn verify_resource(
         .upsert_resources(std::slice::from_ref(&resource), now)
         .await?;
     tracing::info!(admin_id = user.id, "resource verified");
-    Ok(Redirect::to("/admin/resources").into_response())
+    // Back to where the admin was: the due list when they came from it.
+    let back = if form.from_due.is_some() {
+        "/admin/resources?stale=1"
+    } else {
+        "/admin/resources"
+    };
+    Ok(Redirect::to(back).into_response())
 }
 
 #[derive(Serialize)]

@@ -35,7 +35,7 @@ TOP = {
 }
 RESOURCE = {"name", "local_name", "organisation", "url", "contacts"}
 EMERGENCY = {"name", "local_name", "contacts"}
-CONTACT = {"channel", "value", "hours", "is_24_7", "has_hours", "free", "anonymous"}
+CONTACT = {"channel", "value", "hours", "timezone", "is_24_7", "has_hours", "free", "anonymous"}
 # What {{#each X}} iterates over, per scope: list name -> fields of its items.
 LISTS = {
     None: {"emergency": EMERGENCY, "crisis_lines": RESOURCE, "resources": RESOURCE,
@@ -243,7 +243,7 @@ def render(src, ctx):
 # --------------------------------------------------------- sample contexts
 
 def contact(channel, value, hours="24/7", free=False, anonymous=False):
-    return {"channel": channel, "value": value, "hours": hours, "is_24_7": hours == "24/7",
+    return {"channel": channel, "value": value, "hours": hours, "timezone": "", "is_24_7": hours == "24/7",
             "has_hours": hours != "", "free": free, "anonymous": anonymous}
 
 

@@ -344,3 +344,78 @@ fn a_bad_resource_record_is_refused_with_file_record_and_field() {
         String::from_utf8_lossy(&again.stderr)
     );
 }
+
+#[test]
+fn resources_check_passes_on_the_seed_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/resources");
+    let output = concierge(dir.path())
+        .args(["resources", "check"])
+        .arg(&seed)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("0 errors") && stdout.contains("passed"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.lines().any(|line| line.starts_with("error:")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn resources_check_fails_naming_the_record_and_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/resources/gb.toml");
+    let good = std::fs::read_to_string(&seed).unwrap();
+    let bad_dir = dir.path().join("bad");
+    std::fs::create_dir(&bad_dir).unwrap();
+    // The first record (the emergency numbers) loses its verifier.
+    let bad = good.replacen(
+        "verified_by = \"seed authors (from memory; the page was not opened)\"",
+        "verified_by = \"\"",
+        1,
+    );
+    assert_ne!(bad, good);
+    std::fs::write(bad_dir.join("gb.toml"), &bad).unwrap();
+    let output = concierge(dir.path())
+        .args(["resources", "check", "bad"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let error_lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(error_lines.len(), 1, "{stdout}");
+    assert!(
+        error_lines[0].contains("gb.toml")
+            && error_lines[0].contains("\"gb-emergency\"")
+            && error_lines[0].contains("verified_by"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8(output.stderr)
+        .unwrap()
+        .contains("1 problems"));
+
+    // A crisis line verified more than 24 months before the day of the check is stale.
+    std::fs::write(bad_dir.join("gb.toml"), &good).unwrap();
+    let output = concierge(dir.path())
+        .args(["resources", "check", "bad", "--today", "2029-01-01"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.lines().any(|l| l.starts_with("error:")
+            && l.contains("\"gb-samaritans\"")
+            && l.contains("`verified_at`")
+            && l.contains("stale")),
+        "{stdout}"
+    );
+}

@@ -259,3 +259,169 @@ fn every_template_renders_in_every_language() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// A small directory for Japan: the emergency numbers, an evening line and, optionally, a
+/// line open around the clock.
+fn japan_directory(with_24_7_line: bool) -> Vec<concierge::resources::Resource> {
+    let toml = format!(
+        r#"
+[[resource]]
+id = "jp-emergency"
+name = "Emergency numbers"
+local_name = ""
+organisation = ""
+countries = ["JP"]
+regions = []
+languages = ["ja"]
+topics = ["emergency"]
+audience = ["everyone"]
+priority = 100
+pairing_group = "jp-crisis"
+source_url = "https://example.org/emergency"
+verified_at = "{today}"
+verification = "test record"
+verified_by = "test"
+status = "active"
+notes = ""
+[[resource.contacts]]
+channel = "phone"
+value = "119"
+languages = ["ja"]
+hours = "24/7"
+timezone = ""
+free = true
+anonymous = false
+
+[[resource]]
+id = "jp-evening-line"
+name = "Evening Line"
+local_name = ""
+organisation = ""
+countries = ["JP"]
+regions = []
+languages = ["ja", "en"]
+topics = ["crisis", "suicide"]
+audience = ["everyone"]
+priority = 90
+pairing_group = "jp-crisis"
+source_url = "https://example.org/evening"
+verified_at = "{today}"
+verification = "test record"
+verified_by = "test"
+status = "active"
+notes = ""
+[[resource.contacts]]
+channel = "phone"
+value = "0120-000-001"
+languages = ["ja"]
+hours = "Mon-Sun 16:00-21:00"
+timezone = "Asia/Tokyo"
+free = true
+anonymous = false
+{always}"#,
+        today = &concierge::web::thread::format_time(concierge::clock::now_ms())[..10],
+        always = if with_24_7_line {
+            r#"
+[[resource]]
+id = "jp-night-and-day"
+name = "Night and Day Line"
+local_name = ""
+organisation = ""
+countries = ["JP"]
+regions = []
+languages = ["ja"]
+topics = ["crisis"]
+audience = ["everyone"]
+priority = 70
+pairing_group = "jp-crisis"
+source_url = "https://example.org/always"
+verified_at = "2026-12-01"
+verification = "test record"
+verified_by = "test"
+status = "active"
+notes = ""
+[[resource.contacts]]
+channel = "phone"
+value = "0120-000-247"
+languages = ["ja"]
+hours = "24/7"
+timezone = ""
+free = false
+anonymous = false
+"#
+        } else {
+            ""
+        },
+    );
+    let file: concierge::resources::files::ResourceFile = toml::from_str(&toml).unwrap();
+    for record in &file.resource {
+        record.validate("test").unwrap();
+    }
+    file.resource
+}
+
+fn crisis_in_japan() -> Vec<u8> {
+    simple_message(
+        "crisis-jp@example.org",
+        "Ken <ken@example.org>",
+        "I can't go on",
+        "Hi, I live in Japan and I play in a band. I want to kill myself and I don't know who to talk to.",
+    )
+}
+
+#[tokio::test]
+async fn a_crisis_acknowledgement_gives_the_emergency_number_first_and_the_lines_hours() {
+    let db = TestDb::new(crate::harness::Backend::Sqlite).await;
+    db.store
+        .upsert_resources(&japan_directory(false), concierge::clock::now_ms())
+        .await
+        .unwrap();
+    let (ingester, _worker) =
+        concierge::cli::reply_pipeline(&db.store, &settings_with_smtp(1)).unwrap();
+    ingester
+        .ingest_batch(vec![item("t:1", crisis_in_japan())])
+        .await
+        .unwrap();
+    let outbox = db.store.outbox_all().await.unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].kind, "crisis_acknowledgement");
+    let body = &outbox[0].body_text;
+    // The line's schedule, with its time zone, is in the mail.
+    assert!(
+        body.contains("0120-000-001 (phone) · Mon-Sun 16:00-21:00 (Asia/Tokyo)"),
+        "{body}"
+    );
+    let emergency = body
+        .find("119")
+        .expect("the emergency number is in the mail");
+    let line = body.find("0120-000-001").unwrap();
+    assert!(
+        emergency < line,
+        "the emergency number comes first:\n{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_crisis_acknowledgement_puts_a_line_open_24_7_before_an_evening_line() {
+    let db = TestDb::new(crate::harness::Backend::Sqlite).await;
+    db.store
+        .upsert_resources(&japan_directory(true), concierge::clock::now_ms())
+        .await
+        .unwrap();
+    let (ingester, _worker) =
+        concierge::cli::reply_pipeline(&db.store, &settings_with_smtp(1)).unwrap();
+    ingester
+        .ingest_batch(vec![item("t:1", crisis_in_japan())])
+        .await
+        .unwrap();
+    let body = db.store.outbox_all().await.unwrap().remove(0).body_text;
+    let always = body
+        .find("0120-000-247")
+        .expect("the 24/7 line is in the mail");
+    let evening = body
+        .find("0120-000-001")
+        .expect("the evening line is in the mail");
+    let emergency = body.find("119").unwrap();
+    assert!(emergency < always && always < evening, "{body}");
+    assert!(body.contains("0120-000-247 (phone) · 24/7"), "{body}");
+}

@@ -1388,4 +1388,94 @@ async fn reports_are_for_coordinators_logged_escaped_and_match_their_csv() {
     )
     .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+async fn records_due_for_re_verification_are_listed_most_overdue_first_and_verified_in_one_click() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    crate::harness::seed_resources(&db.store).await;
+    let now = concierge::clock::now_ms();
+    let days_ago =
+        |days: i64| concierge::web::thread::format_time(now - days * 86_400_000)[..10].to_string();
+    // Three records verified long ago: 10 days, 30 days and 70 days past the 24 months - 60 days mark.
+    let mut directory = db.store.resources().await.unwrap();
+    for (id, days) in [
+        ("nl-113-zelfmoordpreventie", 680),
+        ("gb-samaritans", 700),
+        ("us-988-lifeline", 800),
+    ] {
+        let record = directory.iter_mut().find(|r| r.id == id).unwrap();
+        record.verified_at = days_ago(days);
+        record.verified_by = "someone".into();
+        db.store
+            .upsert_resources(std::slice::from_ref(record), now)
+            .await
+            .unwrap();
+    }
+    let app = app(&db).await;
+    let (coordinator, _) = login_as(&db, "coord@example.org", Role::Coordinator).await;
+    let (admin, admin_csrf) = login_as(&db, "admin@example.org", Role::Admin).await;
+
+    let due = send(
+        &app.router,
+        get("/admin/resources?stale=1", Some(&coordinator)),
+    )
+    .await;
+    assert_eq!(due.status, StatusCode::OK);
+    let position = |id: &str| {
+        due.body
+            .find(&format!("<div class=\"meta\">{id}</div>"))
+            .unwrap_or_else(|| panic!("{id} is on the due list:\n{}", due.body))
+    };
+    assert!(position("us-988-lifeline") < position("gb-samaritans"));
+    assert!(position("gb-samaritans") < position("nl-113-zelfmoordpreventie"));
+    assert!(
+        due.body.contains("stale: 70 days past 24 months"),
+        "{}",
+        due.body
+    );
+    assert!(due.body.contains("due 30 days ago"), "{}", due.body);
+    assert!(
+        !due.body
+            .contains("<div class=\"meta\">de-telefonseelsorge</div>"),
+        "a fresh record is not due"
+    );
+    // Coordinators see the list but cannot mark a record verified.
+    assert!(!due.body.contains(">Verified today</button>"));
+
+    let page = send(&app.router, get("/admin/resources?stale=1", Some(&admin))).await;
+    assert!(page.body.contains("name=\"from_due\""), "{}", page.body);
+    let verified = send(
+        &app.router,
+        post(
+            "/admin/resources/us-988-lifeline/verify",
+            Some(&admin),
+            &format!("csrf={admin_csrf}&from_due=1"),
+        ),
+    )
+    .await;
+    assert_eq!(verified.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        verified.headers.get(header::LOCATION).unwrap(),
+        "/admin/resources?stale=1"
+    );
+    let after = db
+        .store
+        .resources()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == "us-988-lifeline")
+        .unwrap();
+    assert_eq!(after.verified_at, days_ago(0));
+    assert_eq!(after.verified_by, "admin");
+    let due = send(
+        &app.router,
+        get("/admin/resources?stale=1", Some(&coordinator)),
+    )
+    .await;
+    assert!(
+        !due.body
+            .contains("<div class=\"meta\">us-988-lifeline</div>"),
+        "no longer due"
+    );
+    assert!(due.body.contains("<div class=\"meta\">gb-samaritans</div>"));
 }
