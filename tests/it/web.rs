@@ -1388,7 +1388,9 @@ async fn reports_are_for_coordinators_logged_escaped_and_match_their_csv() {
     )
     .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
 
+#[tokio::test]
 async fn records_due_for_re_verification_are_listed_most_overdue_first_and_verified_in_one_click() {
     let db = TestDb::new(Backend::Sqlite).await;
     crate::harness::seed_resources(&db.store).await;
