@@ -393,7 +393,7 @@ async fn report_command(settings: Settings, options: ReportOptions) -> anyhow::R
             }
         }
         "live" => {
-            let live = store.report_live().await?;
+            let live = store.report_live(now).await?;
             match format {
                 "json" => serde_json::to_string_pretty(&live)? + "\n",
                 _ => reports::live_text(&live, now),

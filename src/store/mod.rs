@@ -586,8 +586,8 @@ pub trait Store: Send + Sync {
         metric: Metric,
     ) -> StoreResult<Vec<i64>>;
 
-    /// Reports: what waits right now.
-    async fn report_live(&self) -> StoreResult<LiveView>;
+    /// Reports: what waits at `now` (claims that expired by then do not count).
+    async fn report_live(&self, now: i64) -> StoreResult<LiveView>;
 
     /// Reports: new human conversations per UTC day, by language or by country.
     async fn report_volume(

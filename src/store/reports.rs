@@ -549,7 +549,7 @@ impl SqlStore {
         Ok(counts)
     }
 
-    pub(super) async fn report_live_impl(&self) -> StoreResult<LiveView> {
+    pub(super) async fn report_live_impl(&self, now: i64) -> StoreResult<LiveView> {
         let rows = sqlx::query(
             "SELECT t.risk, CAST(COUNT(*) AS BIGINT) AS n, CAST(MIN(t.waiting_since) AS BIGINT) AS oldest \
              FROM threads t WHERE t.status <> 'closed' AND t.waiting_since IS NOT NULL AND t.excluded = 0 \
@@ -569,7 +569,6 @@ impl SqlStore {
             });
         }
         live.by_risk.sort_by_key(|row| -row.risk.rank());
-        let now = crate::clock::now_ms();
         let rows = sqlx::query(
             "SELECT t.id, t.token, t.waiting_since FROM threads t \
              WHERE t.status <> 'closed' AND t.risk = 'crisis' AND t.waiting_since IS NOT NULL AND t.excluded = 0 \

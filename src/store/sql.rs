@@ -1423,8 +1423,8 @@ impl Store for SqlStore {
     }
 
     #[instrument(skip_all)]
-    async fn report_live(&self) -> StoreResult<LiveView> {
-        self.report_live_impl().await
+    async fn report_live(&self, now: i64) -> StoreResult<LiveView> {
+        self.report_live_impl(now).await
     }
 
     #[instrument(skip_all)]

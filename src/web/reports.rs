@@ -270,7 +270,7 @@ pub async fn reports_page(
     let breaches = store
         .report_breaches(filter, &config.sla, now, BREACHES_SHOWN)
         .await?;
-    let live = store.report_live().await?;
+    let live = store.report_live(now).await?;
 
     // The distribution of first-reply times.
     let histogram = store.report_histogram(filter, Metric::FirstReply).await?;

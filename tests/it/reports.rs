@@ -235,7 +235,7 @@ on_both_backends! {
 
     async fn live_view_histogram_and_volume(db: TestDb) {
         timelines(db.store.as_ref()).await;
-        let live = db.store.report_live().await.unwrap();
+        let live = db.store.report_live(NOW).await.unwrap();
         assert_eq!(live.waiting, 1);
         assert_eq!(live.by_risk[0].risk, Risk::None);
         assert_eq!(live.by_risk[0].oldest_waiting_since, BASE + 13 * H);
