@@ -225,6 +225,8 @@ impl SqlStore {
         };
         let new_thread = thread_id.is_none();
         let thread_id = match thread_id {
+            // Risk never goes down by itself: a message of lower rank leaves it, one of the same
+            // rank replaces it (a concern is more specific than "risk unknown") unless it is unknown.
             Some(thread_id) => {
                 sqlx::query(
                     "UPDATE threads SET \
@@ -232,7 +234,7 @@ impl SqlStore {
                        closed_at = CASE WHEN $1 = 1 AND status = 'closed' THEN NULL ELSE closed_at END, \
                        waiting_since = COALESCE(waiting_since, $2), \
                        last_inbound_at = CASE WHEN last_inbound_at > $3 THEN last_inbound_at ELSE $3 END, \
-                       risk = CASE WHEN risk_rank >= $4 THEN risk ELSE $5 END, \
+                       risk = CASE WHEN risk_rank > $4 OR (risk_rank = $4 AND $5 = 'unknown') THEN risk ELSE $5 END, \
                        risk_rank = CASE WHEN risk_rank >= $4 THEN risk_rank ELSE $4 END, \
                        language = CASE WHEN $1 = 1 THEN COALESCE($6, language) ELSE language END, \
                        country = COALESCE(country, $7), \

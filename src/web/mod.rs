@@ -392,6 +392,7 @@ struct QueueRow {
     subject: String,
     status: &'static str,
     risk: &'static str,
+    risk_label: &'static str,
     language: String,
     country: String,
     auto_kind: &'static str,
@@ -506,6 +507,12 @@ async fn queue_page(
             is(&filter.risk, "concern"),
         ),
         link(
+            "Risk unknown",
+            "risk=unknown",
+            count(&|e| e.risk == crate::domain::Risk::Unknown),
+            is(&filter.risk, "unknown"),
+        ),
+        link(
             "Unclaimed",
             "claim=unclaimed",
             count(&|e| e.claimed_by.is_none()),
@@ -592,7 +599,7 @@ pub fn target_ms(risk: crate::domain::Risk, reply_window_hours: u32) -> i64 {
     let window = i64::from(reply_window_hours) * 3_600_000;
     match risk {
         crate::domain::Risk::Crisis => 3_600_000,
-        crate::domain::Risk::Concern => (window / 4).max(3_600_000),
+        crate::domain::Risk::Concern | crate::domain::Risk::Unknown => (window / 4).max(3_600_000),
         crate::domain::Risk::None => window,
     }
 }
@@ -606,6 +613,7 @@ fn queue_row(entry: &QueueEntry, now: i64, reply_window_hours: u32) -> QueueRow 
         subject: entry.subject.clone(),
         status: entry.status.as_str(),
         risk: entry.risk.as_str(),
+        risk_label: entry.risk.label(),
         language: entry.language.clone().unwrap_or_else(|| "?".into()),
         country: entry.country.clone().unwrap_or_else(|| "?".into()),
         auto_kind: entry.auto_kind.as_str(),

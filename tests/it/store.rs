@@ -197,3 +197,49 @@ on_both_backends! {
         db.store.ping().await.unwrap();
     }
 }
+
+on_both_backends! {
+    async fn risk_unknown_sorts_with_concern_and_only_a_concern_replaces_it(db: TestDb) {
+        let mut ids = Vec::new();
+        for (index, (risk, received_at)) in [(Risk::None, 50), (Risk::Unknown, 300), (Risk::Concern, 200), (Risk::Crisis, 400), (Risk::Unknown, 100)].into_iter().enumerate() {
+            let raw_id = stored(&db, &format!("u{index}")).await;
+            let mut new = message(raw_id, &format!("u{index}@x.org"), &format!("u{index}@example.org"));
+            new.risk = risk;
+            new.received_at = received_at;
+            ids.push(db.store.record_message(&new).await.unwrap().thread_id);
+        }
+        let queue = db.store.queue(10).await.unwrap();
+        let order: Vec<i64> = queue.iter().map(|e| e.thread_id).collect();
+        // Crisis, then unknown and concern together by waiting time, then none.
+        assert_eq!(order, vec![ids[3], ids[4], ids[2], ids[1], ids[0]]);
+        assert_eq!(queue[1].risk, Risk::Unknown);
+
+        // Risk never goes down by itself: a later "none" leaves unknown, a later unknown
+        // leaves concern; a concern is more specific than unknown and replaces it.
+        let follow_up = |index: usize, risk: Risk, thread_of: &str| {
+            let thread_of = thread_of.to_string();
+            let db = &db;
+            async move {
+                let raw_id = stored(db, &format!("f{index}")).await;
+                let mut new = message(raw_id, &format!("f{index}@x.org"), "someone@example.org");
+                new.risk = risk;
+                new.threading.referenced_ids = vec![MessageId::parse(&thread_of).unwrap()];
+                db.store.record_message(&new).await.unwrap().thread_id
+            }
+        };
+        let risk_of = |thread_id: i64| {
+            let db = &db;
+            async move { db.store.thread_summary(thread_id).await.unwrap().unwrap().risk }
+        };
+        assert_eq!(follow_up(1, Risk::None, "u1@x.org").await, ids[1]);
+        assert_eq!(risk_of(ids[1]).await, Risk::Unknown);
+        follow_up(2, Risk::Unknown, "u2@x.org").await;
+        assert_eq!(risk_of(ids[2]).await, Risk::Concern);
+        follow_up(3, Risk::Concern, "u4@x.org").await;
+        assert_eq!(risk_of(ids[4]).await, Risk::Concern);
+        follow_up(4, Risk::Unknown, "u0@x.org").await;
+        assert_eq!(risk_of(ids[0]).await, Risk::Unknown);
+        follow_up(5, Risk::Crisis, "u1@x.org").await;
+        assert_eq!(risk_of(ids[1]).await, Risk::Crisis);
+    }
+}
