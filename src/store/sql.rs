@@ -1337,6 +1337,36 @@ impl Store for SqlStore {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn risk_corrections(&self) -> StoreResult<Vec<RiskCorrection>> {
+        let rows = sqlx::query(
+            "SELECT c.id AS correction_id, c.old_value, c.new_value, c.at, m.id AS message_id, \
+               m.language AS detected_language, m.subject, m.new_text, \
+               (SELECT l.new_value FROM corrections l WHERE l.thread_id = c.thread_id AND l.field = 'language' \
+                ORDER BY l.at DESC, l.id DESC LIMIT 1) AS corrected_language \
+             FROM corrections c JOIN messages m ON m.id = ( \
+               SELECT p.id FROM messages p WHERE p.thread_id = c.thread_id AND p.direction = 'inbound' AND p.auto_kind = 'none' \
+               ORDER BY CASE WHEN p.received_at <= c.at THEN 0 ELSE 1 END, p.received_at DESC, p.id DESC LIMIT 1) \
+             WHERE c.field = 'risk' ORDER BY c.at, c.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RiskCorrection {
+                    correction_id: row.try_get("correction_id")?,
+                    message_id: row.try_get("message_id")?,
+                    old_risk: row.try_get("old_value")?,
+                    corrected_risk: parse_risk(&row.try_get::<String, _>("new_value")?)?,
+                    corrected_language: row.try_get("corrected_language")?,
+                    detected_language: row.try_get("detected_language")?,
+                    subject: row.try_get("subject")?,
+                    new_text: row.try_get("new_text")?,
+                    corrected_at: row.try_get("at")?,
+                })
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
