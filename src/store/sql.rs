@@ -1340,14 +1340,18 @@ impl Store for SqlStore {
 
     async fn risk_corrections(&self) -> StoreResult<Vec<RiskCorrection>> {
         let rows = sqlx::query(
-            "SELECT c.id AS correction_id, c.old_value, c.new_value, c.at, m.id AS message_id, \
-               m.language AS detected_language, m.subject, m.new_text, \
-               (SELECT l.new_value FROM corrections l WHERE l.thread_id = c.thread_id AND l.field = 'language' \
-                ORDER BY l.at DESC, l.id DESC LIMIT 1) AS corrected_language \
-             FROM corrections c JOIN messages m ON m.id = ( \
-               SELECT p.id FROM messages p WHERE p.thread_id = c.thread_id AND p.direction = 'inbound' AND p.auto_kind = 'none' \
-               ORDER BY CASE WHEN p.received_at <= c.at THEN 0 ELSE 1 END, p.received_at DESC, p.id DESC LIMIT 1) \
-             WHERE c.field = 'risk' ORDER BY c.at, c.id",
+            "SELECT x.correction_id, x.old_value, x.new_value, x.at, x.corrected_language, m.id AS message_id, \
+               m.language AS detected_language, m.subject, m.new_text \
+             FROM (SELECT c.id AS correction_id, c.old_value, c.new_value, c.at, \
+                 COALESCE( \
+                   (SELECT p.id FROM messages p WHERE p.thread_id = c.thread_id AND p.direction = 'inbound' AND p.auto_kind = 'none' \
+                    AND p.received_at <= c.at ORDER BY p.received_at DESC, p.id DESC LIMIT 1), \
+                   (SELECT p.id FROM messages p WHERE p.thread_id = c.thread_id AND p.direction = 'inbound' AND p.auto_kind = 'none' \
+                    ORDER BY p.received_at DESC, p.id DESC LIMIT 1)) AS message_id, \
+                 (SELECT l.new_value FROM corrections l WHERE l.thread_id = c.thread_id AND l.field = 'language' \
+                  ORDER BY l.at DESC, l.id DESC LIMIT 1) AS corrected_language \
+               FROM corrections c WHERE c.field = 'risk') x \
+             JOIN messages m ON m.id = x.message_id ORDER BY x.at, x.correction_id",
         )
         .fetch_all(&self.pool)
         .await?;

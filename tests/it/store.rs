@@ -243,3 +243,62 @@ on_both_backends! {
         assert_eq!(risk_of(ids[1]).await, Risk::Crisis);
     }
 }
+
+on_both_backends! {
+    async fn risk_corrections_come_with_their_message_and_language(db: TestDb) {
+        use concierge::store::Correction;
+        let navigator = db.store.create_user(&EmailAddress::parse("nav@concierge.localhost").unwrap(), "Nav", concierge::domain::Role::Navigator, "x", 1).await.unwrap();
+        // A person's thread: the correction is about the message read before it, not the later one.
+        let first_raw = stored(&db, "k1").await;
+        let mut first = message(first_raw, "k1@x.org", "ana@example.org");
+        first.language = Some(LanguageCode::parse("es").unwrap());
+        first.subject = "Ayuda".into();
+        first.new_text = "Escríbeme a ana.g@example.es o llama al +34 612 345 678".into();
+        first.received_at = 1_000;
+        let thread = db.store.record_message(&first).await.unwrap().thread_id;
+        db.store.correct_thread(thread, navigator, &Correction::Risk(Risk::Crisis), 5_000).await.unwrap();
+        let later_raw = stored(&db, "k2").await;
+        let mut later = message(later_raw, "k2@x.org", "ana@example.org");
+        later.received_at = 6_000;
+        later.threading.referenced_ids = vec![MessageId::parse("k1@x.org").unwrap()];
+        db.store.record_message(&later).await.unwrap();
+        db.store.correct_thread(thread, navigator, &Correction::Language(LanguageCode::parse("pt").unwrap()), 7_000).await.unwrap();
+        db.store.correct_thread(thread, navigator, &Correction::Country(CountryCode::parse("PT").unwrap()), 7_100).await.unwrap();
+
+        // A thread corrected twice: the later correction is the label.
+        let twice_raw = stored(&db, "k3").await;
+        let twice = db.store.record_message(&message(twice_raw, "k3@x.org", "ben@example.org")).await.unwrap().thread_id;
+        db.store.correct_thread(twice, navigator, &Correction::Risk(Risk::Concern), 8_000).await.unwrap();
+        db.store.correct_thread(twice, navigator, &Correction::Risk(Risk::None), 9_000).await.unwrap();
+
+        // Auto-mail only: no person's message to label.
+        let bulk_raw = stored(&db, "k4").await;
+        let mut bulk = message(bulk_raw, "k4@list.org", "news@list.org");
+        bulk.auto_kind = AutoKind::Bulk;
+        let bulk_thread = db.store.record_message(&bulk).await.unwrap().thread_id;
+        db.store.correct_thread(bulk_thread, navigator, &Correction::Risk(Risk::Concern), 9_500).await.unwrap();
+
+        let corrections = db.store.risk_corrections().await.unwrap();
+        let summary: Vec<(i64, Risk, Option<String>, Option<String>, Option<String>)> = corrections
+            .iter()
+            .map(|c| (c.corrected_at, c.corrected_risk, c.old_risk.clone(), c.corrected_language.clone(), c.detected_language.clone()))
+            .collect();
+        assert_eq!(summary, vec![
+            (5_000, Risk::Crisis, Some("none".into()), Some("pt".into()), Some("es".into())),
+            (8_000, Risk::Concern, Some("none".into()), None, Some("en".into())),
+            (9_000, Risk::None, Some("concern".into()), None, Some("en".into())),
+        ]);
+        assert_eq!(corrections[0].new_text, first.new_text);
+        assert_eq!(corrections[1].message_id, corrections[2].message_id);
+
+        let items = concierge::eval::correction_items(&corrections);
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].id, format!("corr-{}", corrections[0].message_id));
+        assert_eq!((items[0].language.as_str(), items[0].risk.as_str(), items[0].split.as_str()), ("pt", "crisis", "dev"));
+        assert_eq!(items[0].subject, "Ayuda");
+        assert_eq!(items[0].body, "Escríbeme a [email] o llama al [phone]");
+        assert_eq!((items[1].language.as_str(), items[1].risk.as_str()), ("en", "none"));
+        let line = serde_json::to_string(&items[0]).unwrap();
+        assert!(!line.contains("ana") && !line.contains("@") && !line.contains("612"), "{line}");
+    }
+}
