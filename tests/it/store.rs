@@ -279,14 +279,14 @@ on_both_backends! {
         db.store.correct_thread(bulk_thread, navigator, &Correction::Risk(Risk::Concern), 9_500).await.unwrap();
 
         let corrections = db.store.risk_corrections().await.unwrap();
-        let summary: Vec<(i64, Risk, Option<String>, Option<String>, Option<String>)> = corrections
+        let summary: Vec<String> = corrections
             .iter()
-            .map(|c| (c.corrected_at, c.corrected_risk, c.old_risk.clone(), c.corrected_language.clone(), c.detected_language.clone()))
+            .map(|c| format!("{} {} {:?} {:?} {:?}", c.corrected_at, c.corrected_risk.as_str(), c.old_risk, c.corrected_language, c.detected_language))
             .collect();
         assert_eq!(summary, vec![
-            (5_000, Risk::Crisis, Some("none".into()), Some("pt".into()), Some("es".into())),
-            (8_000, Risk::Concern, Some("none".into()), None, Some("en".into())),
-            (9_000, Risk::None, Some("concern".into()), None, Some("en".into())),
+            r#"5000 crisis Some("none") Some("pt") Some("es")"#,
+            r#"8000 concern Some("none") None Some("en")"#,
+            r#"9000 none Some("concern") None Some("en")"#,
         ]);
         assert_eq!(corrections[0].new_text, first.new_text);
         assert_eq!(corrections[1].message_id, corrections[2].message_id);
