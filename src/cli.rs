@@ -47,7 +47,7 @@ pub enum Command {
     /// Print the triage decision for one .eml file as JSON, without storing anything;
     /// or, with --eval DIR, evaluate triage on a labelled folder.
     Triage {
-        #[arg(required_unless_present_any = ["eval", "eval_language"])]
+        #[arg(required_unless_present_any = ["eval", "eval_language", "eval_crisis", "export_corrections"])]
         file: Option<PathBuf>,
         /// A folder of .eml files with labels*.csv (file,language,country,risk,auto).
         #[arg(long, value_name = "DIR", conflicts_with = "file")]
@@ -55,6 +55,23 @@ pub enum Command {
         /// A sentence file (language<TAB>text): language detection accuracy and speed.
         #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "eval"])]
         eval_language: Option<PathBuf>,
+        /// A folder of labelled .jsonl files (tests/fixtures/crisis): crisis recall, flagged
+        /// and false-crisis rates with 95% intervals, overall and per language.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "eval", "eval_language"])]
+        eval_crisis: Option<PathBuf>,
+        /// Which items of --eval-crisis to run.
+        #[arg(long, default_value = "dev", value_parser = ["dev", "test", "all"], requires = "eval_crisis")]
+        split: String,
+        /// List the misses of --eval-crisis (never for the test split while tuning).
+        #[arg(long, requires = "eval_crisis")]
+        show_misses: bool,
+        /// Write every navigator's risk correction as a line of the labelled .jsonl format,
+        /// without addresses, names or phone numbers.
+        #[arg(long, conflicts_with_all = ["file", "eval", "eval_language", "eval_crisis"])]
+        export_corrections: bool,
+        /// Where --export-corrections writes (standard output when not given).
+        #[arg(long, value_name = "FILE", requires = "export_corrections")]
+        out: Option<PathBuf>,
     },
     /// Print the open threads: crisis first, then oldest first.
     Queue,
@@ -181,7 +198,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", report.render());
             Ok(())
         }
-        Command::Triage { .. } => anyhow::bail!("give a FILE, --eval DIR or --eval-language FILE"),
+        Command::Triage {
+            eval_crisis: Some(dir),
+            split,
+            show_misses,
+            ..
+        } => {
+            let split = crate::eval::Split::parse(&split).context("--split must be dev, test or all")?;
+            let report =
+                crate::eval::evaluate_crisis(&dir, split, &TriageConfig::from_settings(&settings))?;
+            print!("{}", report.render(show_misses));
+            Ok(())
+        }
+        Command::Triage {
+            export_corrections: true,
+            out,
+            ..
+        } => export_corrections(settings, out.as_deref()).await,
+        Command::Triage { .. } => anyhow::bail!(
+            "give a FILE, --eval DIR, --eval-language FILE, --eval-crisis DIR or --export-corrections"
+        ),
         Command::Queue => print_queue(settings).await,
         Command::Report {
             kind,
@@ -732,6 +768,25 @@ fn triage_file(settings: &Settings, file: &Path) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, &output)?;
     writeln!(stdout)?;
+    Ok(())
+}
+
+/// Navigators' risk corrections as labelled `.jsonl` lines, for the crisis set to grow from.
+async fn export_corrections(settings: Settings, out: Option<&Path>) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let items = crate::eval::correction_items(&store.risk_corrections().await?);
+    let mut text = String::new();
+    for item in &items {
+        text.push_str(&serde_json::to_string(item)?);
+        text.push('\n');
+    }
+    match out {
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("{} corrections written to {}", items.len(), path.display());
+        }
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
     Ok(())
 }
 

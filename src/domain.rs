@@ -284,7 +284,12 @@ impl fmt::Display for ThreadToken {
     }
 }
 
-/// How urgent a message is. Ordered: `None < Concern < Crisis`.
+/// How urgent a message is. Ordered: `None < Unknown < Concern < Crisis`.
+///
+/// `Unknown` is what triage says when no lexicon found anything in a language that has no
+/// crisis lexicon: nobody could read it for risk, so it must not pass for `None`. It ranks
+/// with `Concern` in the queue ([`Risk::rank`]); a concern found later replaces it, being
+/// the more specific of the two.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
 )]
@@ -292,6 +297,7 @@ impl fmt::Display for ThreadToken {
 pub enum Risk {
     #[default]
     None,
+    Unknown,
     Concern,
     Crisis,
 }
@@ -300,16 +306,25 @@ impl Risk {
     pub fn as_str(self) -> &'static str {
         match self {
             Risk::None => "none",
+            Risk::Unknown => "unknown",
             Risk::Concern => "concern",
             Risk::Crisis => "crisis",
         }
     }
 
-    /// The number the queue sorts on, highest first.
+    /// What navigators read: "risk unknown" rather than a bare "unknown".
+    pub fn label(self) -> &'static str {
+        match self {
+            Risk::Unknown => "risk unknown",
+            other => other.as_str(),
+        }
+    }
+
+    /// The number the queue sorts on, highest first. `Unknown` sorts with `Concern`.
     pub fn rank(self) -> i64 {
         match self {
             Risk::None => 0,
-            Risk::Concern => 1,
+            Risk::Unknown | Risk::Concern => 1,
             Risk::Crisis => 2,
         }
     }
@@ -317,6 +332,7 @@ impl Risk {
     pub fn parse(input: &str) -> Option<Self> {
         match input {
             "none" => Some(Risk::None),
+            "unknown" => Some(Risk::Unknown),
             "concern" => Some(Risk::Concern),
             "crisis" => Some(Risk::Crisis),
             _ => None,
@@ -488,7 +504,9 @@ mod tests {
     #[test]
     fn risk_orders_by_urgency() {
         assert!(Risk::Crisis > Risk::Concern && Risk::Concern > Risk::None);
-        for risk in [Risk::None, Risk::Concern, Risk::Crisis] {
+        assert!(Risk::Concern > Risk::Unknown && Risk::Unknown > Risk::None);
+        assert_eq!(Risk::Unknown.rank(), Risk::Concern.rank());
+        for risk in [Risk::None, Risk::Unknown, Risk::Concern, Risk::Crisis] {
             assert_eq!(Risk::parse(risk.as_str()), Some(risk));
         }
     }

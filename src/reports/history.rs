@@ -166,7 +166,7 @@ pub fn generate_batch(
         }
         let median_reply = match risk {
             Risk::Crisis => 25 * MINUTE,
-            Risk::Concern => 4 * HOUR,
+            Risk::Concern | Risk::Unknown => 4 * HOUR,
             Risk::None => 16 * HOUR,
         };
         let mut at = first_at;

@@ -607,6 +607,12 @@ pub trait Store: Send + Sync {
 
     /// Inserts finished conversations directly (demo history and report benchmarks).
     async fn insert_history(&self, threads: &[HistoryThread]) -> StoreResult<()>;
+
+    /// Every risk correction, oldest first, with the person's message it is about: the latest
+    /// inbound message from a person received before the correction (or, failing that, the
+    /// latest at all), and the thread's latest language correction. Corrections of threads with
+    /// no message from a person are left out. For `concierge triage --export-corrections`.
+    async fn risk_corrections(&self) -> StoreResult<Vec<RiskCorrection>>;
 }
 
 /// A navigator's correction of a triage decision.
@@ -615,6 +621,21 @@ pub enum Correction {
     Language(LanguageCode),
     Country(CountryCode),
     Risk(Risk),
+}
+
+/// A navigator's risk correction and the message it is about, as the labelled set needs it.
+/// No addresses or names: the caller still has to clean the text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskCorrection {
+    pub correction_id: i64,
+    pub message_id: MessageRowId,
+    pub old_risk: Option<String>,
+    pub corrected_risk: Risk,
+    pub corrected_language: Option<String>,
+    pub detected_language: Option<String>,
+    pub subject: String,
+    pub new_text: String,
+    pub corrected_at: i64,
 }
 
 /// Opens the database named by the URL and returns its store. Does not migrate.

@@ -152,7 +152,8 @@ impl SlaTargets {
     pub fn for_risk(&self, risk: Risk) -> i64 {
         match risk {
             Risk::Crisis => self.crisis_ms,
-            Risk::Concern => self.concern_ms,
+            // A risk nobody could read is answered as soon as a concern.
+            Risk::Concern | Risk::Unknown => self.concern_ms,
             Risk::None => self.none_ms,
         }
     }
@@ -331,7 +332,7 @@ impl Conditions {
 fn breach_sql(now: &str, crisis: &str, concern: &str, none: &str) -> String {
     format!(
         "(COALESCE(t.first_human_reply_at, t.closed_at, {now}) - t.first_inbound_at) > \
-         (CASE t.risk WHEN 'crisis' THEN {crisis} WHEN 'concern' THEN {concern} ELSE {none} END)"
+         (CASE WHEN t.risk = 'crisis' THEN {crisis} WHEN t.risk IN ('concern', 'unknown') THEN {concern} ELSE {none} END)"
     )
 }
 
@@ -453,7 +454,7 @@ impl SqlStore {
         let sql = format!(
             "SELECT t.id, t.token, t.risk, t.language, t.country, t.first_inbound_at, t.first_human_reply_at, \
                COALESCE(t.first_human_reply_at, t.closed_at, {now_p}) - t.first_inbound_at AS waited, \
-               CASE t.risk WHEN 'crisis' THEN {crisis} WHEN 'concern' THEN {concern} ELSE {none} END AS target \
+               CASE WHEN t.risk = 'crisis' THEN {crisis} WHEN t.risk IN ('concern', 'unknown') THEN {concern} ELSE {none} END AS target \
              FROM threads t WHERE {conditions} AND {breach} \
              ORDER BY t.risk_rank DESC, t.first_inbound_at, t.id LIMIT {limit_p}",
             conditions = conditions.where_sql()

@@ -226,6 +226,8 @@ impl SqlStore {
         };
         let new_thread = thread_id.is_none();
         let thread_id = match thread_id {
+            // Risk never goes down by itself: a message of lower rank leaves it, one of the same
+            // rank replaces it (a concern is more specific than "risk unknown") unless it is unknown.
             Some(thread_id) => {
                 sqlx::query(
                     "UPDATE threads SET \
@@ -234,7 +236,7 @@ impl SqlStore {
                        n_reopens = n_reopens + CASE WHEN $1 = 1 AND status = 'closed' THEN 1 ELSE 0 END, \
                        waiting_since = COALESCE(waiting_since, $2), \
                        last_inbound_at = CASE WHEN last_inbound_at > $3 THEN last_inbound_at ELSE $3 END, \
-                       risk = CASE WHEN risk_rank >= $4 THEN risk ELSE $5 END, \
+                       risk = CASE WHEN risk_rank > $4 OR (risk_rank = $4 AND $5 = 'unknown') THEN risk ELSE $5 END, \
                        risk_rank = CASE WHEN risk_rank >= $4 THEN risk_rank ELSE $4 END, \
                        language = CASE WHEN $1 = 1 THEN COALESCE($6, language) ELSE language END, \
                        country = COALESCE(country, $7), \
@@ -1457,6 +1459,40 @@ impl Store for SqlStore {
     #[instrument(skip_all)]
     async fn insert_history(&self, threads: &[HistoryThread]) -> StoreResult<()> {
         self.insert_history_impl(threads).await
+    }
+
+    async fn risk_corrections(&self) -> StoreResult<Vec<RiskCorrection>> {
+        let rows = sqlx::query(
+            "SELECT x.correction_id, x.old_value, x.new_value, x.at, x.corrected_language, m.id AS message_id, \
+               m.language AS detected_language, m.subject, m.new_text \
+             FROM (SELECT c.id AS correction_id, c.old_value, c.new_value, c.at, \
+                 COALESCE( \
+                   (SELECT p.id FROM messages p WHERE p.thread_id = c.thread_id AND p.direction = 'inbound' AND p.auto_kind = 'none' \
+                    AND p.received_at <= c.at ORDER BY p.received_at DESC, p.id DESC LIMIT 1), \
+                   (SELECT p.id FROM messages p WHERE p.thread_id = c.thread_id AND p.direction = 'inbound' AND p.auto_kind = 'none' \
+                    ORDER BY p.received_at DESC, p.id DESC LIMIT 1)) AS message_id, \
+                 (SELECT l.new_value FROM corrections l WHERE l.thread_id = c.thread_id AND l.field = 'language' \
+                  ORDER BY l.at DESC, l.id DESC LIMIT 1) AS corrected_language \
+               FROM corrections c WHERE c.field = 'risk') x \
+             JOIN messages m ON m.id = x.message_id ORDER BY x.at, x.correction_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RiskCorrection {
+                    correction_id: row.try_get("correction_id")?,
+                    message_id: row.try_get("message_id")?,
+                    old_risk: row.try_get("old_value")?,
+                    corrected_risk: parse_risk(&row.try_get::<String, _>("new_value")?)?,
+                    corrected_language: row.try_get("corrected_language")?,
+                    detected_language: row.try_get("detected_language")?,
+                    subject: row.try_get("subject")?,
+                    new_text: row.try_get("new_text")?,
+                    corrected_at: row.try_get("at")?,
+                })
+            })
+            .collect()
     }
 }
 

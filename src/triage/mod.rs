@@ -126,7 +126,11 @@ pub fn triage(message: &ParsedMessage, history: &SenderHistory, config: &TriageC
         } else {
             message.subject.as_str()
         };
-        risk::assess(subject, &parts.new_text)
+        // A language without a lexicon of its own was not really read for risk.
+        risk::unknown_when_uncovered(
+            risk::assess(subject, &parts.new_text),
+            language.as_ref().map(|detected| &detected.value),
+        )
     };
     let decision = TriageDecision {
         language,
@@ -140,4 +144,83 @@ pub fn triage(message: &ParsedMessage, history: &SenderHistory, config: &TriageC
         auto_kind,
     };
     Triaged { parts, decision }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(headers: &str, body: &str) -> ParsedMessage {
+        let raw = format!(
+            "From: Test Sender <sender@example.org>\r\nTo: help@concierge.localhost\r\nMessage-ID: <t1@example.org>\r\n{headers}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n"
+        );
+        crate::mail::parse_message(raw.as_bytes()).expect("a test message")
+    }
+
+    #[test]
+    fn a_language_without_a_lexicon_is_risk_unknown_unless_a_lexicon_found_something() {
+        // Every whatlang language allowed, so that Georgian and Amharic (no lexicons) are found.
+        let config = TriageConfig {
+            languages: Vec::new(),
+            message_id_domain: "concierge.localhost".into(),
+        };
+        let georgian =
+            "გამარჯობა, მე ვარ მუსიკოსი და ვეძებ ფსიქოლოგს ჩემს ქალაქში. ძალიან მიჭირს ბოლო დროს.";
+        let amharic = "ሰላም፣ እኔ ሙዚቀኛ ነኝ እና በከተማዬ ውስጥ የሥነ ልቦና ባለሙያ እፈልጋለሁ። በቅርቡ በጣም ከብዶኛል።";
+        let cases = [
+            ("Subject: გამარჯობა\r\n", georgian.to_string(), Risk::Unknown),
+            ("Subject: ሰላም\r\n", amharic.to_string(), Risk::Unknown),
+            // Whatever the language, a phrase any lexicon finds wins.
+            (
+                "Subject: გამარჯობა\r\n",
+                format!("{georgian} {georgian}\nI want to die"),
+                Risk::Crisis,
+            ),
+            // A covered language with nothing found is plain none.
+            (
+                "Subject: Hello\r\n",
+                "Hi, could you send me a list of therapists in Berlin? Thanks a lot.".to_string(),
+                Risk::None,
+            ),
+            // Bulk mail is not read for risk, so it is not unknown either.
+            (
+                "Subject: გამარჯობა\r\nPrecedence: bulk\r\nList-Unsubscribe: <mailto:u@example.org>\r\n",
+                georgian.to_string(),
+                Risk::None,
+            ),
+        ];
+        for (headers, body, expected) in cases {
+            let decision =
+                triage(&message(headers, &body), &SenderHistory::default(), &config).decision;
+            assert_eq!(
+                decision.risk.value,
+                expected,
+                "{body:?}: language {:?}, evidence {:?}",
+                decision.language.map(|l| l.value),
+                decision.risk.evidence
+            );
+            if expected == Risk::Unknown {
+                assert!(decision
+                    .risk
+                    .evidence
+                    .iter()
+                    .any(|e| e.signal == "lexicon" && e.detail.contains("risk unknown")));
+            }
+        }
+    }
+
+    #[test]
+    fn no_language_found_leaves_the_risk_as_assessed() {
+        let assessed = risk::assess("", "");
+        assert_eq!(
+            risk::unknown_when_uncovered(assessed, None).value,
+            Risk::None
+        );
+        let english = LanguageCode::parse("en").unwrap();
+        let found = risk::assess("", "I want to die");
+        assert_eq!(
+            risk::unknown_when_uncovered(found, Some(&english)).value,
+            Risk::Crisis
+        );
+    }
 }

@@ -517,6 +517,42 @@ pub fn lexicons() -> &'static [Lexicon] {
     })
 }
 
+/// Whether a crisis lexicon exists for a language (by the `language` its file declares, which
+/// is the file name).
+pub fn has_lexicon(language: &str) -> bool {
+    lexicons()
+        .iter()
+        .any(|lexicon| lexicon.language == language)
+}
+
+/// "Risk unknown": when no lexicon found anything in a message whose language has no crisis
+/// lexicon of its own, nobody has really read it for risk, and `None` would be a silent guess.
+/// Anything a lexicon found (crisis, concern, or a quote set aside) is kept as it is.
+pub fn unknown_when_uncovered(
+    assessed: Detected<Risk>,
+    language: Option<&crate::domain::LanguageCode>,
+) -> Detected<Risk> {
+    let Some(language) = language else {
+        return assessed;
+    };
+    if assessed.value != Risk::None || has_lexicon(language.as_str()) {
+        return assessed;
+    }
+    let mut evidence = assessed.evidence;
+    evidence.push(Evidence::new(
+        "lexicon",
+        format!(
+            "no crisis lexicon for {language}, and no other lexicon found anything: risk unknown, a navigator must read it"
+        ),
+        0.5,
+    ));
+    Detected {
+        value: Risk::Unknown,
+        confidence: 0.3,
+        evidence,
+    }
+}
+
 /// Checks every embedded lexicon; for start-up and tests.
 pub fn check_lexicons() -> Result<usize, LexiconError> {
     let mut n = 0;
@@ -690,7 +726,8 @@ pub fn assess(subject: &str, new_text: &str) -> Detected<Risk> {
                 let weight = match counted {
                     Risk::Crisis => 0.9,
                     Risk::Concern => 0.6,
-                    Risk::None => 0.0,
+                    // Lexicons count crisis, concern or nothing; unknown comes later.
+                    Risk::None | Risk::Unknown => 0.0,
                 };
                 evidence.push(Evidence::new("phrase", detail, weight));
                 if counted > Risk::None {
@@ -701,7 +738,7 @@ pub fn assess(subject: &str, new_text: &str) -> Detected<Risk> {
         }
     }
     let confidence = match risk {
-        Risk::None => 0.7,
+        Risk::None | Risk::Unknown => 0.7,
         Risk::Concern => (0.6 + 0.05 * n_signals as f64).min(0.9),
         Risk::Crisis => (0.8 + 0.05 * n_signals as f64).min(0.99),
     };

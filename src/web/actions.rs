@@ -607,8 +607,12 @@ pub async fn correct(
         "country" => crate::store::Correction::Country(
             CountryCode::parse(value).map_err(|_| WebError::Forbidden("not a country code"))?,
         ),
+        // "Risk unknown" is what triage says when it could not read a language; a navigator
+        // who has read the message says what the risk is.
         "risk" => crate::store::Correction::Risk(
-            crate::domain::Risk::parse(value).ok_or(WebError::Forbidden("not a risk level"))?,
+            crate::domain::Risk::parse(value)
+                .filter(|risk| *risk != crate::domain::Risk::Unknown)
+                .ok_or(WebError::Forbidden("not a risk level"))?,
         ),
         _ => return Err(WebError::Forbidden("unknown field")),
     };

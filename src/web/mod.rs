@@ -402,6 +402,7 @@ struct QueueRow {
     subject: String,
     status: &'static str,
     risk: &'static str,
+    risk_label: &'static str,
     language: String,
     country: String,
     auto_kind: &'static str,
@@ -516,6 +517,12 @@ async fn queue_page(
             is(&filter.risk, "concern"),
         ),
         link(
+            "Risk unknown",
+            "risk=unknown",
+            count(&|e| e.risk == crate::domain::Risk::Unknown),
+            is(&filter.risk, "unknown"),
+        ),
+        link(
             "Unclaimed",
             "claim=unclaimed",
             count(&|e| e.claimed_by.is_none()),
@@ -607,6 +614,7 @@ fn queue_row(entry: &QueueEntry, now: i64, sla: &crate::store::SlaTargets) -> Qu
         subject: entry.subject.clone(),
         status: entry.status.as_str(),
         risk: entry.risk.as_str(),
+        risk_label: entry.risk.label(),
         language: entry.language.clone().unwrap_or_else(|| "?".into()),
         country: entry.country.clone().unwrap_or_else(|| "?".into()),
         auto_kind: entry.auto_kind.as_str(),

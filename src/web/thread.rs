@@ -35,6 +35,8 @@ struct MessageView {
     problem: String,
     has_problem: bool,
     risk: &'static str,
+    /// What the badge says ("risk unknown" for a language without a lexicon).
+    risk_label: &'static str,
     auto_kind: &'static str,
     triage: Vec<FieldView>,
     attachments: Vec<AttachmentView>,
@@ -70,6 +72,7 @@ struct ThreadPage {
     token: String,
     subject: String,
     risk: &'static str,
+    risk_label: &'static str,
     language: String,
     country: String,
     sender: String,
@@ -245,6 +248,7 @@ pub async fn thread_page(
         token: summary.token,
         subject: summary.subject,
         risk: summary.risk.as_str(),
+        risk_label: summary.risk.label(),
         language: summary.language.unwrap_or_else(|| "?".into()),
         country: summary.country.unwrap_or_else(|| "unknown".into()),
         sender: summary
@@ -284,6 +288,7 @@ fn message_view(row: crate::store::MessageRow, attachments: Vec<AttachmentView>)
         has_problem: row.parse_problem.is_some(),
         problem: row.parse_problem.clone().unwrap_or_default(),
         risk: row.risk.as_str(),
+        risk_label: row.risk.label(),
         auto_kind: row.auto_kind.as_str(),
         triage: vec![
             field("language", &triage["language"]),

@@ -48,6 +48,59 @@ fn triage_prints_the_decision_as_json_and_stores_nothing() {
 }
 
 #[test]
+fn the_crisis_evaluation_and_the_corrections_export_run_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = fixtures().join("crisis-sample");
+    let run = |args: &[&str]| {
+        let output = concierge(dir.path()).args(args).output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let sample = sample.to_str().unwrap();
+    let (ok, table, stderr) = run(&["triage", "--eval-crisis", sample]);
+    assert!(ok, "{stderr}");
+    assert!(
+        table.contains("split dev: 5 messages from 2 files"),
+        "{table}"
+    );
+    assert!(
+        table.contains("--show-misses"),
+        "no misses unless asked: {table}"
+    );
+    let (ok, table, stderr) = run(&[
+        "triage",
+        "--eval-crisis",
+        sample,
+        "--split",
+        "test",
+        "--show-misses",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        table.contains("split test: 3 messages") && table.contains("misses ("),
+        "{table}"
+    );
+    let (ok, _, _) = run(&["triage", "--eval-crisis", sample, "--split", "train"]);
+    assert!(!ok, "an unknown split is refused");
+    let (ok, _, _) = run(&["triage", "--show-misses"]);
+    assert!(!ok, "--show-misses belongs to --eval-crisis");
+
+    let out = dir.path().join("corrections.jsonl");
+    let (ok, _, stderr) = run(&[
+        "triage",
+        "--export-corrections",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("0 corrections written"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "");
+}
+
+#[test]
 fn ingest_then_queue_on_the_embedded_default() {
     let dir = tempfile::tempdir().unwrap();
     let inbox = fixtures().join("inbox");

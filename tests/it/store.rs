@@ -197,3 +197,108 @@ on_both_backends! {
         db.store.ping().await.unwrap();
     }
 }
+
+on_both_backends! {
+    async fn risk_unknown_sorts_with_concern_and_only_a_concern_replaces_it(db: TestDb) {
+        let mut ids = Vec::new();
+        for (index, (risk, received_at)) in [(Risk::None, 50), (Risk::Unknown, 300), (Risk::Concern, 200), (Risk::Crisis, 400), (Risk::Unknown, 100)].into_iter().enumerate() {
+            let raw_id = stored(&db, &format!("u{index}")).await;
+            let mut new = message(raw_id, &format!("u{index}@x.org"), &format!("u{index}@example.org"));
+            new.risk = risk;
+            new.received_at = received_at;
+            ids.push(db.store.record_message(&new).await.unwrap().thread_id);
+        }
+        let queue = db.store.queue(10).await.unwrap();
+        let order: Vec<i64> = queue.iter().map(|e| e.thread_id).collect();
+        // Crisis, then unknown and concern together by waiting time, then none.
+        assert_eq!(order, vec![ids[3], ids[4], ids[2], ids[1], ids[0]]);
+        assert_eq!(queue[1].risk, Risk::Unknown);
+
+        // Risk never goes down by itself: a later "none" leaves unknown, a later unknown
+        // leaves concern; a concern is more specific than unknown and replaces it.
+        let follow_up = |index: usize, risk: Risk, thread_of: &str| {
+            let thread_of = thread_of.to_string();
+            let db = &db;
+            async move {
+                let raw_id = stored(db, &format!("f{index}")).await;
+                let mut new = message(raw_id, &format!("f{index}@x.org"), "someone@example.org");
+                new.risk = risk;
+                new.threading.referenced_ids = vec![MessageId::parse(&thread_of).unwrap()];
+                db.store.record_message(&new).await.unwrap().thread_id
+            }
+        };
+        let risk_of = |thread_id: i64| {
+            let db = &db;
+            async move { db.store.thread_summary(thread_id).await.unwrap().unwrap().risk }
+        };
+        assert_eq!(follow_up(1, Risk::None, "u1@x.org").await, ids[1]);
+        assert_eq!(risk_of(ids[1]).await, Risk::Unknown);
+        follow_up(2, Risk::Unknown, "u2@x.org").await;
+        assert_eq!(risk_of(ids[2]).await, Risk::Concern);
+        follow_up(3, Risk::Concern, "u4@x.org").await;
+        assert_eq!(risk_of(ids[4]).await, Risk::Concern);
+        follow_up(4, Risk::Unknown, "u0@x.org").await;
+        assert_eq!(risk_of(ids[0]).await, Risk::Unknown);
+        follow_up(5, Risk::Crisis, "u1@x.org").await;
+        assert_eq!(risk_of(ids[1]).await, Risk::Crisis);
+    }
+}
+
+on_both_backends! {
+    async fn risk_corrections_come_with_their_message_and_language(db: TestDb) {
+        use concierge::store::Correction;
+        let navigator = db.store.create_user(&EmailAddress::parse("nav@concierge.localhost").unwrap(), "Nav", concierge::domain::Role::Navigator, "x", 1).await.unwrap();
+        // A person's thread: the correction is about the message read before it, not the later one.
+        let first_raw = stored(&db, "k1").await;
+        let mut first = message(first_raw, "k1@x.org", "ana@example.org");
+        first.language = Some(LanguageCode::parse("es").unwrap());
+        first.subject = "Ayuda".into();
+        first.new_text = "Escríbeme a ana.g@example.es o llama al +34 612 345 678".into();
+        first.received_at = 1_000;
+        let thread = db.store.record_message(&first).await.unwrap().thread_id;
+        db.store.correct_thread(thread, navigator, &Correction::Risk(Risk::Crisis), 5_000).await.unwrap();
+        let later_raw = stored(&db, "k2").await;
+        let mut later = message(later_raw, "k2@x.org", "ana@example.org");
+        later.received_at = 6_000;
+        later.threading.referenced_ids = vec![MessageId::parse("k1@x.org").unwrap()];
+        db.store.record_message(&later).await.unwrap();
+        db.store.correct_thread(thread, navigator, &Correction::Language(LanguageCode::parse("pt").unwrap()), 7_000).await.unwrap();
+        db.store.correct_thread(thread, navigator, &Correction::Country(CountryCode::parse("PT").unwrap()), 7_100).await.unwrap();
+
+        // A thread corrected twice: the later correction is the label.
+        let twice_raw = stored(&db, "k3").await;
+        let twice = db.store.record_message(&message(twice_raw, "k3@x.org", "ben@example.org")).await.unwrap().thread_id;
+        db.store.correct_thread(twice, navigator, &Correction::Risk(Risk::Concern), 8_000).await.unwrap();
+        db.store.correct_thread(twice, navigator, &Correction::Risk(Risk::None), 9_000).await.unwrap();
+
+        // Auto-mail only: no person's message to label.
+        let bulk_raw = stored(&db, "k4").await;
+        let mut bulk = message(bulk_raw, "k4@list.org", "news@list.org");
+        bulk.auto_kind = AutoKind::Bulk;
+        let bulk_thread = db.store.record_message(&bulk).await.unwrap().thread_id;
+        db.store.correct_thread(bulk_thread, navigator, &Correction::Risk(Risk::Concern), 9_500).await.unwrap();
+
+        let corrections = db.store.risk_corrections().await.unwrap();
+        let summary: Vec<String> = corrections
+            .iter()
+            .map(|c| format!("{} {} {:?} {:?} {:?}", c.corrected_at, c.corrected_risk.as_str(), c.old_risk, c.corrected_language, c.detected_language))
+            .collect();
+        assert_eq!(summary, vec![
+            r#"5000 crisis Some("none") Some("pt") Some("es")"#,
+            r#"8000 concern Some("none") None Some("en")"#,
+            r#"9000 none Some("concern") None Some("en")"#,
+        ]);
+        assert_eq!(corrections[0].new_text, first.new_text);
+        assert_eq!(corrections[1].message_id, corrections[2].message_id);
+
+        let items = concierge::eval::correction_items(&corrections);
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].id, format!("corr-{}", corrections[0].message_id));
+        assert_eq!((items[0].language.as_str(), items[0].risk.as_str(), items[0].split.as_str()), ("pt", "crisis", "dev"));
+        assert_eq!(items[0].subject, "Ayuda");
+        assert_eq!(items[0].body, "Escríbeme a [email] o llama al [phone]");
+        assert_eq!((items[1].language.as_str(), items[1].risk.as_str()), ("en", "none"));
+        let line = serde_json::to_string(&items[0]).unwrap();
+        assert!(!line.contains("ana") && !line.contains("@") && !line.contains("612"), "{line}");
+    }
+}

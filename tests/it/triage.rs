@@ -56,3 +56,45 @@ fn language_detection_on_sentences() {
         report.short.accuracy()
     );
 }
+
+/// The crisis evaluation on the code sample (not evaluation data): the items are read, built
+/// into mail, parsed, triaged and counted per split and per language. Only the counts that do
+/// not depend on the lexicons are checked; the thresholds belong to the labelled set.
+#[test]
+fn the_crisis_evaluation_counts_the_sample_per_split_and_language() {
+    use concierge::eval::{evaluate_crisis, Split};
+    let dir = fixtures().join("crisis-sample");
+    let run = |split| evaluate_crisis(&dir, split, &triage_config()).unwrap();
+    let (dev, test, all) = (run(Split::Dev), run(Split::Test), run(Split::All));
+    assert_eq!(all.n_files, 2);
+    assert_eq!((dev.overall.n, test.overall.n, all.overall.n), (5, 3, 8));
+    assert_eq!(all.overall.crisis_recall.n, 3);
+    assert_eq!(all.overall.crisis_flagged.n, 3);
+    assert_eq!(all.overall.false_crisis.n, 5);
+    assert_eq!(dev.per_language["en"].n, 3);
+    assert_eq!(dev.per_language["de"].n, 2);
+    assert_eq!(test.per_language["en"].crisis_recall.n, 1);
+    assert_eq!(test.per_language["de"].false_crisis.n, 1);
+    for report in [&dev, &test, &all] {
+        let scores = &report.overall;
+        assert!(scores.crisis_recall.hits <= scores.crisis_flagged.hits);
+        assert!(report.misses.len() <= scores.n);
+        let (low, high) = scores.crisis_recall.interval();
+        assert!(0.0 <= low && low <= high && high <= 1.0);
+    }
+    // English and German have lexicons: nothing there is "risk unknown".
+    assert_eq!(all.overall.n_unknown, 0);
+    let table = all.render(false);
+    assert!(
+        table.contains("split all: 8 messages from 2 files"),
+        "{table}"
+    );
+    assert!(
+        !table.contains("expected"),
+        "misses only when asked: {table}"
+    );
+    assert_eq!(
+        all.render(true).matches("expected").count(),
+        all.misses.len(),
+    );
+}

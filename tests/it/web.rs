@@ -711,6 +711,85 @@ async fn the_queue_filters_by_risk_claim_and_language_with_counts() {
         .contains("not a conversation"));
 }
 
+/// A message in a language without a crisis lexicon (Georgian, with every language allowed)
+/// shows "risk unknown", sorts with concern, and has its own filter; a navigator corrects it
+/// to a real level, never to "unknown".
+#[tokio::test]
+async fn risk_unknown_is_shown_filtered_and_corrected_to_a_real_level() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = app(&db).await;
+    let every_language = concierge::triage::TriageConfig {
+        languages: Vec::new(),
+        message_id_domain: "concierge.localhost".into(),
+    };
+    concierge::ingest::Ingester::new(db.store.clone(), every_language)
+        .ingest_batch(vec![
+            IncomingRaw {
+                source_key: "u:1".into(),
+                raw: simple_message(
+                    "u1@x.org",
+                    "a@example.org",
+                    "Calm subject",
+                    "Hi, could you send me a list of therapists in Berlin? Thanks a lot.",
+                ),
+            },
+            IncomingRaw {
+                source_key: "u:2".into(),
+                raw: simple_message(
+                    "u2@x.org",
+                    "b@example.org",
+                    "Georgian subject",
+                    "გამარჯობა, მე ვარ მუსიკოსი და ვეძებ ფსიქოლოგს ჩემს ქალაქში. ძალიან მიჭირს ბოლო დროს.",
+                ),
+            },
+        ])
+        .await
+        .unwrap();
+    let queue = db.store.queue(10).await.unwrap();
+    assert_eq!(
+        queue[0].subject, "Georgian subject",
+        "unknown sorts above none"
+    );
+    assert_eq!(queue[0].risk, concierge::domain::Risk::Unknown);
+    let thread = queue[0].thread_id;
+    let all = send(&app.router, get("/", Some(&app.cookie))).await;
+    assert!(
+        all.body.contains("badge risk-unknown\">risk unknown<"),
+        "{}",
+        all.body
+    );
+    let unknown = send(&app.router, get("/?risk=unknown", Some(&app.cookie))).await;
+    assert!(unknown.body.contains("Georgian subject") && !unknown.body.contains("Calm subject"));
+    let page = send(
+        &app.router,
+        get(&format!("/threads/{thread}"), Some(&app.cookie)),
+    )
+    .await;
+    assert!(page.body.contains(">risk unknown<") && page.body.contains("no crisis lexicon for ka"));
+    let refused = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/correct"),
+            Some(&app.cookie),
+            &format!("csrf={}&field=risk&value=unknown", app.csrf),
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let corrected = send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/correct"),
+            Some(&app.cookie),
+            &format!("csrf={}&field=risk&value=none", app.csrf),
+        ),
+    )
+    .await;
+    assert_eq!(corrected.status, StatusCode::SEE_OTHER);
+    let summary = db.store.thread_summary(thread).await.unwrap().unwrap();
+    assert_eq!(summary.risk, concierge::domain::Risk::None);
+}
+
 #[tokio::test]
 async fn a_correction_is_recorded_and_becomes_the_senders_known_country() {
     let db = TestDb::new(Backend::Sqlite).await;
