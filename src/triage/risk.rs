@@ -251,17 +251,40 @@ impl Lexicon {
         })
     }
 
-    /// Every phrase match in a normalised text, idioms removed, negation applied.
-    fn find(&self, normalised: &str) -> Vec<Match> {
+    /// Every phrase match in a normalised text, this lexicon's idioms removed, negation
+    /// applied within the clause.
+    fn find(&self, text: &ClauseText) -> Vec<Match> {
         if self.substring {
-            self.find_substrings(normalised)
+            self.find_substrings(text)
         } else {
-            self.find_words(normalised)
+            self.find_words(text)
         }
     }
 
-    fn find_words(&self, normalised: &str) -> Vec<Match> {
-        let words: Vec<&str> = normalised.split(' ').filter(|w| !w.is_empty()).collect();
+    /// The byte spans of this lexicon's idioms in a text.
+    fn idiom_spans(&self, text: &ClauseText) -> Vec<(usize, usize)> {
+        let words: Vec<&str> = text.words.iter().map(|(s, e)| &text.normalised[*s..*e]).collect();
+        self.idioms
+            .iter()
+            .flat_map(|idiom| match idiom {
+                Pattern::Words(tokens) => (0..words.len())
+                    .filter_map(|start| {
+                        match_tokens(tokens, &words, start, &self.negations)
+                            .filter(|end| *end > start)
+                            .map(|end| (text.words[start].0, text.words[end - 1].1))
+                    })
+                    .collect::<Vec<_>>(),
+                Pattern::Substring(needle) => text
+                    .normalised
+                    .match_indices(needle.as_str())
+                    .map(|(at, found)| (at, at + found.len()))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    fn find_words(&self, text: &ClauseText) -> Vec<Match> {
+        let words: Vec<&str> = text.words.iter().map(|(s, e)| &text.normalised[*s..*e]).collect();
         let mut found: Vec<(usize, usize, &Phrase)> = Vec::new();
         for start in 0..words.len() {
             let prefix_start: String = words[start].chars().take(2).collect();
@@ -309,15 +332,19 @@ impl Lexicon {
         found
             .iter()
             .map(|(start, end, phrase)| {
-                // A negator inside another match ("i'm not okay") negates nothing.
+                // A negator inside another match ("i'm not okay") negates nothing, and none
+                // reaches across a clause boundary ("No. I want to die" stays crisis).
+                let clause = text.word_clause[*start];
                 let negated = (start.saturating_sub(3)..*start).any(|position| {
-                    self.negations.contains(words[position])
+                    text.word_clause[position] == clause
+                        && self.negations.contains(words[position])
                         && !found.iter().any(|(s, e, other)| {
                             !std::ptr::eq(*other, *phrase) && *s <= position && position < *e
                         })
                 });
                 Match {
                     start: *start,
+                    span: (text.words[*start].0, text.words[*end - 1].1),
                     substring: false,
                     tier: phrase.tier,
                     kind: phrase.kind.clone(),
@@ -330,7 +357,8 @@ impl Lexicon {
             .collect()
     }
 
-    fn find_substrings(&self, normalised: &str) -> Vec<Match> {
+    fn find_substrings(&self, text: &ClauseText) -> Vec<Match> {
+        let normalised = text.normalised.as_str();
         if !normalised.chars().any(|c| self.first_chars.contains(&c)) {
             return Vec::new();
         }
@@ -366,7 +394,8 @@ impl Lexicon {
                 .rev()
                 .nth(5)
                 .map(|(i, _)| i)
-                .unwrap_or(0);
+                .unwrap_or(0)
+                .max(text.clause_start_before(*at));
             let negated = self.negations.iter().any(|negation| {
                 normalised[window_start..*at]
                     .match_indices(negation.as_str())
@@ -379,6 +408,7 @@ impl Lexicon {
             });
             matches.push(Match {
                 start: *at,
+                span: (*at, *end),
                 substring: true,
                 tier: phrase.tier,
                 kind: phrase.kind.clone(),
@@ -389,6 +419,59 @@ impl Lexicon {
             });
         }
         matches
+    }
+}
+
+/// A segment's normalised text, clause by clause joined with spaces, with where its words and
+/// clauses start: phrases match across clauses, negations stay inside their clause.
+struct ClauseText {
+    normalised: String,
+    /// Byte span of each word.
+    words: Vec<(usize, usize)>,
+    /// The clause of each word.
+    word_clause: Vec<usize>,
+    /// Byte offset where each clause starts.
+    clause_starts: Vec<usize>,
+}
+
+impl ClauseText {
+    fn new(text: &str) -> ClauseText {
+        let mut clause_text = ClauseText {
+            normalised: String::new(),
+            words: Vec::new(),
+            word_clause: Vec::new(),
+            clause_starts: Vec::new(),
+        };
+        for clause in text.split(|c: char| CLAUSE_BOUNDARIES.contains(&c)) {
+            let normalised = normalise(clause);
+            if normalised.is_empty() {
+                continue;
+            }
+            if !clause_text.normalised.is_empty() {
+                clause_text.normalised.push(' ');
+            }
+            let clause_index = clause_text.clause_starts.len();
+            let offset = clause_text.normalised.len();
+            clause_text.clause_starts.push(offset);
+            let mut position = offset;
+            for word in normalised.split(' ') {
+                clause_text.words.push((position, position + word.len()));
+                clause_text.word_clause.push(clause_index);
+                position += word.len() + 1;
+            }
+            clause_text.normalised.push_str(&normalised);
+        }
+        clause_text
+    }
+
+    /// The start of the clause that holds byte `at`.
+    fn clause_start_before(&self, at: usize) -> usize {
+        self.clause_starts
+            .iter()
+            .rev()
+            .find(|start| **start <= at)
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -429,6 +512,8 @@ fn match_tokens(
 pub struct Match {
     /// Where the match starts: a word index (word lexicons) or a byte offset (substring ones).
     pub start: usize,
+    /// Where the match is in the normalised text, in bytes.
+    pub span: (usize, usize),
     pub substring: bool,
     pub tier: Risk,
     pub kind: String,
@@ -662,38 +747,41 @@ pub fn assess(subject: &str, new_text: &str) -> Detected<Risk> {
     let mut evidence = Vec::new();
     let mut risk = Risk::None;
     let mut n_signals = 0usize;
-    // Clauses are matched one by one, so that a negation never reaches across a boundary
-    // ("No. I want to die" stays crisis).
-    let clauses = segments(&text).into_iter().flat_map(|segment| {
-        segment
-            .text
-            .split(|c: char| CLAUSE_BOUNDARIES.contains(&c))
-            .map(move |clause| (clause, segment.quoted, segment.music_context))
-            .collect::<Vec<_>>()
-    });
-    for (clause, quoted, music_context) in clauses {
-        let segment = Segment {
-            text: clause,
-            quoted,
-            music_context,
-        };
-        let normalised = normalise(segment.text);
-        if normalised.is_empty() {
+    for segment in segments(&text) {
+        // Phrases match across commas ("when you read this, i'll be gone"); negations stay
+        // inside their clause (see `ClauseText`).
+        let clause_text = ClauseText::new(segment.text);
+        if clause_text.normalised.is_empty() {
             continue;
         }
         let mut found_all: Vec<Match> = lexicons()
             .iter()
-            .flat_map(|lexicon| lexicon.find(&normalised))
+            .flat_map(|lexicon| lexicon.find(&clause_text))
             .collect();
+        if found_all.is_empty() {
+            continue;
+        }
+        // An idiom of any language covers the words whatever lexicon matched them: a song
+        // title that one lexicon knows ("suicide blonde") is not a crisis in another's loanword,
+        // nor is a neighbour language's everyday phrase.
+        let idioms: Vec<(usize, usize)> = lexicons()
+            .iter()
+            .flat_map(|lexicon| lexicon.idiom_spans(&clause_text))
+            .collect();
+        found_all.retain(|m| {
+            !idioms
+                .iter()
+                .any(|(s, e)| *s <= m.span.0 && m.span.1 <= *e)
+        });
         // Loanwords cross languages ("suicidal" is in several lexicons): a phrase is negated
         // when any lexicon that found it there, with its own negators, finds it negated.
-        let negated_at: HashSet<(bool, usize)> = found_all
+        let negated_at: HashSet<usize> = found_all
             .iter()
             .filter(|m| m.negated)
-            .map(|m| (m.substring, m.start))
+            .map(|m| m.span.0)
             .collect();
         for found in &mut found_all {
-            found.negated |= negated_at.contains(&(found.substring, found.start));
+            found.negated |= negated_at.contains(&found.span.0);
         }
         let mut seen = HashSet::new();
         {
