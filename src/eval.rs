@@ -302,6 +302,9 @@ pub struct LanguageReport {
     /// Microseconds per text: the default method, and whatlang alone.
     pub micros_ours: f64,
     pub micros_whatlang: f64,
+    /// Microseconds per text for the whole of `triage::triage` on a message with the text
+    /// as its body (new-text split, language, country, crisis lexicons, auto-mail).
+    pub micros_full_triage: f64,
     pub misses: Vec<String>,
 }
 
@@ -333,11 +336,21 @@ pub fn read_sentences(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
 /// every method of `triage::language::Method` on the same texts (accuracy and time), and
 /// the details (per language, confusions, misses) for the default method.
 pub fn evaluate_language(path: &Path, config: &TriageConfig) -> anyhow::Result<LanguageReport> {
+    evaluate_language_methods(path, config, &triage::language::Method::ALL, 3)
+}
+
+/// `evaluate_language` with a choice of methods and timing rounds (0: no timing), so that
+/// tests can measure the default method alone.
+pub fn evaluate_language_methods(
+    path: &Path,
+    config: &TriageConfig,
+    methods: &[triage::language::Method],
+    rounds: usize,
+) -> anyhow::Result<LanguageReport> {
     use triage::language::{detect_text_with, Method, DEFAULT_METHOD};
     let sentences = read_sentences(path)?;
     let mut report = LanguageReport::default();
-    let rounds = 3;
-    for method in Method::ALL {
+    for &method in methods {
         let allowed = &config.languages;
         let mut score = MethodScore {
             method: method.name().to_string(),
@@ -393,6 +406,27 @@ pub fn evaluate_language(path: &Path, config: &TriageConfig) -> anyhow::Result<L
         }
         report.methods.push(score);
     }
+    if rounds > 0 {
+        let messages: Vec<crate::mail::ParsedMessage> = sentences
+            .iter()
+            .map(|(_, sentence)| crate::mail::ParsedMessage {
+                text: sentence.clone(),
+                ..Default::default()
+            })
+            .collect();
+        let history = SenderHistory::default();
+        for message in &messages {
+            std::hint::black_box(triage::triage(message, &history, config));
+        }
+        let start = std::time::Instant::now();
+        for _ in 0..rounds {
+            for message in &messages {
+                std::hint::black_box(triage::triage(message, &history, config));
+            }
+        }
+        report.micros_full_triage =
+            start.elapsed().as_secs_f64() * 1e6 / (rounds * messages.len()).max(1) as f64;
+    }
     Ok(report)
 }
 
@@ -411,10 +445,11 @@ impl LanguageReport {
             out.push_str(&format!("{band:>9} characters: {}\n", pct(score)));
         }
         out.push_str(&format!(
-            "time per text: {:.1} µs (whatlang alone {:.1} µs, ratio {:.2})\n\nmethods compared on the same texts:\n",
+            "time per text: {:.1} µs (whatlang alone {:.1} µs, ratio {:.2}); full triage {:.1} µs per message\n\nmethods compared on the same texts:\n",
             self.micros_ours,
             self.micros_whatlang,
-            self.micros_ours / self.micros_whatlang.max(f64::EPSILON)
+            self.micros_ours / self.micros_whatlang.max(f64::EPSILON),
+            self.micros_full_triage
         ));
         out.push_str(&format!(
             "{:<55} {:>20} {:>20} {:>20} {:>8} {:>10}\n",

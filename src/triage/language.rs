@@ -576,9 +576,8 @@ fn decide_within_script(
             .flat_map(|family| family.iter().copied())
             .filter(|c| allowed(c))
             .collect();
-        if carrier.script == Script::Latin {
+        if !family.is_empty() {
             family.extend(NOT_IN_WHATLANG.iter().copied().filter(|c| allowed(c)));
-            family.push(code.as_str());
         }
         // Where whatlang is unsure, lingua looks at every candidate of the script.
         let ask = if confidence < 0.5 { candidates.to_vec() } else { family };
