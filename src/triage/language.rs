@@ -216,9 +216,7 @@ impl Script {
             0x0370..=0x03FF | 0x1F00..=0x1FFF => Script::Greek,
             0x0400..=0x052F => Script::Cyrillic,
             0x0590..=0x05FF | 0xFB1D..=0xFB4F => Script::Hebrew,
-            0x0600..=0x06FF | 0x0750..=0x077F | 0xFB50..=0xFDFF | 0xFE70..=0xFEFF => {
-                Script::Arabic
-            }
+            0x0600..=0x06FF | 0x0750..=0x077F | 0xFB50..=0xFDFF | 0xFE70..=0xFEFF => Script::Arabic,
             0x0900..=0x097F => Script::Devanagari,
             0x0980..=0x09FF => Script::Bengali,
             0x0B80..=0x0BFF => Script::Tamil,
@@ -276,10 +274,9 @@ impl Script {
 }
 
 const LATIN_LANGUAGES: &[&str] = &[
-    "en", "es", "pt", "fr", "de", "it", "nl", "sv", "da", "no", "fi", "pl", "cs", "sk", "ro",
-    "hu", "tr", "vi", "id", "ms", "hr", "sl", "ca", "sr", "lt", "lv", "et", "sw", "tl", "af",
-    "sq", "eu", "gl", "is", "ga", "cy", "eo", "la", "az", "uz", "tk", "so", "zu", "sn", "jv",
-    "bs", "mt", "nn",
+    "en", "es", "pt", "fr", "de", "it", "nl", "sv", "da", "no", "fi", "pl", "cs", "sk", "ro", "hu",
+    "tr", "vi", "id", "ms", "hr", "sl", "ca", "sr", "lt", "lv", "et", "sw", "tl", "af", "sq", "eu",
+    "gl", "is", "ga", "cy", "eo", "la", "az", "uz", "tk", "so", "zu", "sn", "jv", "bs", "mt", "nn",
 ];
 
 /// The writing system that carries a text, and the text in that script alone.
@@ -395,7 +392,9 @@ impl Method {
 pub const DEFAULT_METHOD: Method = Method::RulesWithLinguaHigh;
 
 /// Languages whatlang 0.18 does not know: only lingua or marker words can find them.
-const NOT_IN_WHATLANG: &[&str] = &["ms", "sw", "bs", "sq", "eu", "gl", "is", "ga", "so", "mt", "nn"];
+const NOT_IN_WHATLANG: &[&str] = &[
+    "ms", "sw", "bs", "sq", "eu", "gl", "is", "ga", "so", "mt", "nn",
+];
 
 /// Groups whose members whatlang confuses with each other; lingua decides among them.
 const NEIGHBOURS: &[&[&str]] = &[
@@ -441,7 +440,9 @@ fn lingua_detector(
     codes.dedup();
     let key = (codes, high_accuracy);
     let detectors = DETECTORS.get_or_init(Default::default);
-    let mut detectors = detectors.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut detectors = detectors
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     detectors
         .entry(key)
         .or_insert_with_key(|(codes, high_accuracy)| {
@@ -483,7 +484,11 @@ pub fn detect_text_with(
         return Some(Detected {
             value: LanguageCode::parse(iso639_1(info.lang())).ok()?,
             confidence: info.confidence(),
-            evidence: vec![Evidence::new("whatlang", info.lang().code(), info.confidence())],
+            evidence: vec![Evidence::new(
+                "whatlang",
+                info.lang().code(),
+                info.confidence(),
+            )],
         });
     }
     let carrier = Carrier::of(text)?;
@@ -523,7 +528,9 @@ pub fn detect_text_with(
     if carrier.n_letters < SHORT_TEXT_CHARS && candidates.len() > 1 {
         confidence = confidence.min(0.5);
         if carrier.n_letters < VERY_SHORT_LETTERS
-            && !evidence.iter().any(|e| e.signal == "short-text words" || e.signal == "marker words")
+            && !evidence
+                .iter()
+                .any(|e| e.signal == "short-text words" || e.signal == "marker words")
         {
             return None;
         }
@@ -551,7 +558,11 @@ fn decide_within_script(
     let mut evidence = vec![script_evidence];
     let (mut code, mut confidence) = if method == Method::LinguaLow {
         let (code, confidence) = lingua_best(text, candidates, false)?;
-        evidence.push(Evidence::new("lingua", format!("{code} ({confidence:.2})"), confidence));
+        evidence.push(Evidence::new(
+            "lingua",
+            format!("{code} ({confidence:.2})"),
+            confidence,
+        ));
         (code, confidence)
     } else {
         let whatlang_candidates: Vec<Lang> = Lang::all()
@@ -567,7 +578,10 @@ fn decide_within_script(
         ));
         (iso639_1(info.lang()).to_string(), info.confidence())
     };
-    if matches!(method, Method::RulesWithLinguaLow | Method::RulesWithLinguaHigh) {
+    if matches!(
+        method,
+        Method::RulesWithLinguaLow | Method::RulesWithLinguaHigh
+    ) {
         // A second opinion where whatlang is weak: within a family of close neighbours, for
         // the languages it does not know, and when it is unsure.
         let mut family: Vec<&str> = NEIGHBOURS
@@ -580,7 +594,11 @@ fn decide_within_script(
             family.extend(NOT_IN_WHATLANG.iter().copied().filter(|c| allowed(c)));
         }
         // Where whatlang is unsure, lingua looks at every candidate of the script.
-        let ask = if confidence < 0.5 { candidates.to_vec() } else { family };
+        let ask = if confidence < 0.5 {
+            candidates.to_vec()
+        } else {
+            family
+        };
         let high_accuracy = method == Method::RulesWithLinguaHigh;
         if ask.len() >= 2 {
             if let Some((better, lingua_confidence)) = lingua_best(text, &ask, high_accuracy) {
@@ -606,7 +624,11 @@ fn decide_within_script(
         }
     }
     if let Some((better, seen)) = settle_neighbours(text, &code, &allowed) {
-        evidence.push(Evidence::new("marker words", format!("{better}: {seen}"), 0.8));
+        evidence.push(Evidence::new(
+            "marker words",
+            format!("{better}: {seen}"),
+            0.8,
+        ));
         code = better;
         confidence = confidence.max(0.8);
     }
@@ -616,7 +638,11 @@ fn decide_within_script(
                 code = better.clone();
                 confidence = 0.6;
             }
-            evidence.push(Evidence::new("short-text words", format!("{better} ({score:.1})"), 0.6));
+            evidence.push(Evidence::new(
+                "short-text words",
+                format!("{better} ({score:.1})"),
+                0.6,
+            ));
         }
     }
     Some((code, confidence, evidence))
@@ -628,7 +654,11 @@ fn cyrillic_letters(
     code: &str,
     allowed: &dyn Fn(&str) -> bool,
 ) -> Option<(&'static str, &'static str)> {
-    let has = |letters: &[char]| text.chars().flat_map(char::to_lowercase).any(|c| letters.contains(&c));
+    let has = |letters: &[char]| {
+        text.chars()
+            .flat_map(char::to_lowercase)
+            .any(|c| letters.contains(&c))
+    };
     let serbian = has(&['ђ', 'ћ', 'џ', 'љ', 'њ', 'ј']);
     let ukrainian = has(&['і', 'ї', 'є', 'ґ']);
     let russian = has(&['ы', 'э', 'ё']);
@@ -821,6 +851,29 @@ mod tests {
         for (text, expected) in cases {
             let found = detect_text(text, &served()).map(|d| d.value.as_str().to_string());
             assert_eq!(found.as_deref(), Some(expected), "text {text:?}");
+        }
+    }
+
+    #[test]
+    fn the_longest_run_carries_a_line_with_latin_names() {
+        let cases = [
+            ("VLC media playerの設定を変更します", "ja"),
+            ("HTTP/TLS server için VLC ayarları", "tr"),
+            ("קובץ ההגדרות של VLC media player לא נמצא", "he"),
+            ("تعذر فتح ملف DVD في VLC media player", "ar"),
+        ];
+        for (text, expected) in cases {
+            let found = detect_text(text, &[]).map(|d| d.value.as_str().to_string());
+            assert_eq!(found.as_deref(), Some(expected), "text {text:?}");
+        }
+    }
+
+    #[test]
+    fn very_short_texts_are_unknown_or_unsure() {
+        assert!(detect_text("OK", &served()).is_none());
+        assert!(detect_text("Hej!", &[]).is_none());
+        if let Some(found) = detect_text("Thank you so much", &served()) {
+            assert!(found.confidence <= 0.5, "{found:?}");
         }
     }
 

@@ -75,9 +75,18 @@ fn language_detection_on_independent_text() {
         report.long().accuracy()
     );
     assert!(report.per_language.len() >= 40, "{summary}");
-    assert!(report.mid().accuracy() >= THRESHOLD_INDEPENDENT_MID, "{summary}");
-    assert!(report.short().accuracy() >= THRESHOLD_INDEPENDENT_SHORT, "{summary}");
-    assert!(report.long().accuracy() >= THRESHOLD_INDEPENDENT_LONG, "{summary}");
+    assert!(
+        report.mid().accuracy() >= THRESHOLD_INDEPENDENT_MID,
+        "{summary}"
+    );
+    assert!(
+        report.short().accuracy() >= THRESHOLD_INDEPENDENT_SHORT,
+        "{summary}"
+    );
+    assert!(
+        report.long().accuracy() >= THRESHOLD_INDEPENDENT_LONG,
+        "{summary}"
+    );
 }
 
 const THRESHOLD_INDEPENDENT_MID: f64 = 0.975;
