@@ -38,7 +38,10 @@ fn main() {
         more.sort();
         example_files.extend(more);
     }
-    println!("cargo:rerun-if-changed={}", lexicon_dir.join("examples").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        lexicon_dir.join("examples").display()
+    );
     code.push_str("/// (file name, TSV text) of every file of lexicon test sentences.\n#[allow(dead_code)]\npub const LEXICON_EXAMPLE_FILES: &[(&str, &str)] = &[\n");
     for path in &example_files {
         println!("cargo:rerun-if-changed={}", path.display());
