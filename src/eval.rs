@@ -268,77 +268,165 @@ impl EvalReport {
     }
 }
 
+/// Length bands of the language evaluation, in characters.
+pub const BANDS: [&str; 3] = ["under 40", "40-220", "over 220"];
+
+fn band_of(n_chars: usize) -> usize {
+    match n_chars {
+        0..40 => 0,
+        40..=220 => 1,
+        _ => 2,
+    }
+}
+
+/// One detection method's accuracy per band and time on a sentence file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MethodScore {
+    pub method: String,
+    pub bands: [FieldScore; 3],
+    /// Texts answered "unknown".
+    pub unknown: usize,
+    pub micros_per_text: f64,
+}
+
 /// Language detection measured on a labelled sentence file (`language<TAB>text`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LanguageReport {
-    /// Sentences of 60 to 220 characters.
-    pub long: FieldScore,
-    /// Texts under 40 characters.
-    pub short: FieldScore,
-    /// Plain whatlang on the same long sentences, for comparison.
-    pub whatlang_long: FieldScore,
-    pub per_language: BTreeMap<String, [FieldScore; 2]>,
-    /// Microseconds per sentence: ours, and whatlang alone.
+    /// The default method per band: under 40, 40 to 220, over 220 characters.
+    pub bands: [FieldScore; 3],
+    /// Every method compared on the same texts, the default among them.
+    pub methods: Vec<MethodScore>,
+    pub per_language: BTreeMap<String, [FieldScore; 3]>,
+    /// (expected, found) -> count, for the default method; found is "?" for unknown.
+    pub confusions: BTreeMap<(String, String), usize>,
+    /// Microseconds per text: the default method, and whatlang alone.
     pub micros_ours: f64,
     pub micros_whatlang: f64,
+    /// Microseconds per text for the whole of `triage::triage` on a message with the text
+    /// as its body (new-text split, language, country, crisis lexicons, auto-mail).
+    pub micros_full_triage: f64,
     pub misses: Vec<String>,
 }
 
-/// Runs language detection over a sentence file, restricted to the served languages.
-pub fn evaluate_language(path: &Path, config: &TriageConfig) -> anyhow::Result<LanguageReport> {
+impl LanguageReport {
+    pub fn short(&self) -> &FieldScore {
+        &self.bands[0]
+    }
+    pub fn mid(&self) -> &FieldScore {
+        &self.bands[1]
+    }
+    pub fn long(&self) -> &FieldScore {
+        &self.bands[2]
+    }
+}
+
+/// Reads a sentence file: a header line, then `language<TAB>text` lines.
+pub fn read_sentences(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let sentences: Vec<(String, String)> = text
+    Ok(text
         .lines()
         .skip(1)
         .filter_map(|line| line.split_once('\t'))
         .map(|(language, sentence)| (language.trim().to_string(), sentence.to_string()))
-        .collect();
+        .collect())
+}
+
+/// Runs language detection over a sentence file, restricted to the served languages, with
+/// every method of `triage::language::Method` on the same texts (accuracy and time), and
+/// the details (per language, confusions, misses) for the default method.
+pub fn evaluate_language(path: &Path, config: &TriageConfig) -> anyhow::Result<LanguageReport> {
+    evaluate_language_methods(path, config, &triage::language::Method::ALL, 3)
+}
+
+/// `evaluate_language` with a choice of methods and timing rounds (0: no timing), so that
+/// tests can measure the default method alone.
+pub fn evaluate_language_methods(
+    path: &Path,
+    config: &TriageConfig,
+    methods: &[triage::language::Method],
+    rounds: usize,
+) -> anyhow::Result<LanguageReport> {
+    use triage::language::{detect_text_with, Method, DEFAULT_METHOD};
+    let sentences = read_sentences(path)?;
     let mut report = LanguageReport::default();
-    for (expected, sentence) in &sentences {
-        let n_chars = sentence.chars().count();
-        let found = triage::language::detect_text(sentence, &config.languages)
-            .map(|d| d.value.to_string())
-            .unwrap_or_default();
-        let correct = &found == expected;
-        let per_language = report.per_language.entry(expected.clone()).or_default();
-        if (60..=220).contains(&n_chars) {
-            report.long.add(correct);
-            per_language[0].add(correct);
-            let plain = whatlang::detect(sentence)
-                .map(|info| triage::language::iso639_1(info.lang()).to_string())
-                .unwrap_or_default();
-            report.whatlang_long.add(&plain == expected);
-        } else if n_chars < 40 {
-            report.short.add(correct);
-            per_language[1].add(correct);
+    for &method in methods {
+        let allowed = &config.languages;
+        let mut score = MethodScore {
+            method: method.name().to_string(),
+            ..Default::default()
+        };
+        for (expected, sentence) in &sentences {
+            let band = band_of(sentence.chars().count());
+            let detected = detect_text_with(sentence, allowed, method);
+            let found = detected
+                .as_ref()
+                .map(|d| d.value.to_string())
+                .unwrap_or_else(|| "?".to_string());
+            let correct = &found == expected;
+            score.bands[band].add(correct);
+            score.unknown += usize::from(found == "?");
+            if method == DEFAULT_METHOD {
+                report.bands[band].add(correct);
+                report.per_language.entry(expected.clone()).or_default()[band].add(correct);
+                if !correct {
+                    *report
+                        .confusions
+                        .entry((expected.clone(), found.clone()))
+                        .or_default() += 1;
+                    let why = detected
+                        .map(|d| {
+                            d.evidence
+                                .iter()
+                                .map(|e| format!("{}: {}", e.signal, e.detail))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        })
+                        .unwrap_or_default();
+                    report
+                        .misses
+                        .push(format!("{expected} -> {found}: {sentence}  [{why}]"));
+                }
+            }
         }
-        if !correct {
-            report
-                .misses
-                .push(format!("{expected} -> {found}: {sentence}"));
+        // The pass above loaded every table and model; time the same texts again.
+        let start = std::time::Instant::now();
+        for _ in 0..rounds {
+            for (_, sentence) in &sentences {
+                std::hint::black_box(detect_text_with(sentence, allowed, method));
+            }
         }
-    }
-    // Time both over the same sentences, a few rounds, after a warm-up.
-    let rounds = 5;
-    for (_, sentence) in &sentences {
-        std::hint::black_box(triage::language::detect_text(sentence, &config.languages));
-    }
-    let start = std::time::Instant::now();
-    for _ in 0..rounds {
-        for (_, sentence) in &sentences {
-            std::hint::black_box(triage::language::detect_text(sentence, &config.languages));
+        score.micros_per_text =
+            start.elapsed().as_secs_f64() * 1e6 / (rounds * sentences.len()).max(1) as f64;
+        if method == DEFAULT_METHOD {
+            report.micros_ours = score.micros_per_text;
         }
-    }
-    let n = (rounds * sentences.len()).max(1) as f64;
-    report.micros_ours = start.elapsed().as_secs_f64() * 1e6 / n;
-    let start = std::time::Instant::now();
-    for _ in 0..rounds {
-        for (_, sentence) in &sentences {
-            std::hint::black_box(whatlang::detect(sentence));
+        if method == Method::WhatlangAlone {
+            report.micros_whatlang = score.micros_per_text;
         }
+        report.methods.push(score);
     }
-    report.micros_whatlang = start.elapsed().as_secs_f64() * 1e6 / n;
+    if rounds > 0 {
+        let messages: Vec<crate::mail::ParsedMessage> = sentences
+            .iter()
+            .map(|(_, sentence)| crate::mail::ParsedMessage {
+                text: sentence.clone(),
+                ..Default::default()
+            })
+            .collect();
+        let history = SenderHistory::default();
+        for message in &messages {
+            std::hint::black_box(triage::triage(message, &history, config));
+        }
+        let start = std::time::Instant::now();
+        for _ in 0..rounds {
+            for message in &messages {
+                std::hint::black_box(triage::triage(message, &history, config));
+            }
+        }
+        report.micros_full_triage =
+            start.elapsed().as_secs_f64() * 1e6 / (rounds * messages.len()).max(1) as f64;
+    }
     Ok(report)
 }
 
@@ -352,21 +440,56 @@ impl LanguageReport {
                 score.n
             )
         };
-        let mut out = format!(
-            "60-220 characters: {}\n  whatlang alone:  {}\nunder 40 characters: {}\ntime per sentence: {:.1} µs (whatlang alone {:.1} µs, ratio {:.2})\n\nlang  long     short\n",
-            pct(&self.long),
-            pct(&self.whatlang_long),
-            pct(&self.short),
+        let mut out = String::new();
+        for (band, score) in BANDS.iter().zip(&self.bands) {
+            out.push_str(&format!("{band:>9} characters: {}\n", pct(score)));
+        }
+        out.push_str(&format!(
+            "time per text: {:.1} µs (whatlang alone {:.1} µs, ratio {:.2}); full triage {:.1} µs per message\n\nmethods compared on the same texts:\n",
             self.micros_ours,
             self.micros_whatlang,
-            self.micros_ours / self.micros_whatlang.max(f64::EPSILON)
-        );
-        for (language, scores) in &self.per_language {
+            self.micros_ours / self.micros_whatlang.max(f64::EPSILON),
+            self.micros_full_triage
+        ));
+        out.push_str(&format!(
+            "{:<55} {:>20} {:>20} {:>20} {:>8} {:>10}\n",
+            "method", BANDS[0], BANDS[1], BANDS[2], "unknown", "µs/text"
+        ));
+        for method in &self.methods {
             out.push_str(&format!(
-                "{language:<5} {:5.1}%  {:5.1}%\n",
-                100.0 * scores[0].accuracy(),
-                100.0 * scores[1].accuracy()
+                "{:<55} {:>20} {:>20} {:>20} {:>8} {:>10.1}\n",
+                method.method,
+                pct(&method.bands[0]),
+                pct(&method.bands[1]),
+                pct(&method.bands[2]),
+                method.unknown,
+                method.micros_per_text
             ));
+        }
+        out.push_str("\nlang  under 40  40-220  over 220   (n)\n");
+        for (language, scores) in &self.per_language {
+            let cell = |score: &FieldScore| {
+                if score.n == 0 {
+                    "     —".to_string()
+                } else {
+                    format!("{:5.1}%", 100.0 * score.accuracy())
+                }
+            };
+            out.push_str(&format!(
+                "{language:<5} {}   {}   {}   ({}/{}/{})\n",
+                cell(&scores[0]),
+                cell(&scores[1]),
+                cell(&scores[2]),
+                scores[0].n,
+                scores[1].n,
+                scores[2].n
+            ));
+        }
+        let mut confusions: Vec<_> = self.confusions.iter().collect();
+        confusions.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        out.push_str("\nconfusions (expected -> found, ? is unknown):\n");
+        for ((expected, found), count) in confusions {
+            out.push_str(&format!("{expected} -> {found}: {count}\n"));
         }
         out.push_str("\nmisses:\n");
         for miss in &self.misses {

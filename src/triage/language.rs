@@ -188,58 +188,492 @@ pub fn iso639_1(lang: Lang) -> &'static str {
     }
 }
 
-/// Letters of each writing system in a text.
-#[derive(Debug, Default, Clone, Copy)]
-struct ScriptCounts {
-    latin: usize,
-    cyrillic: usize,
-    arabic: usize,
-    hebrew: usize,
-    han: usize,
-    kana: usize,
-    hangul: usize,
-    devanagari: usize,
-    thai: usize,
-    greek: usize,
-    other: usize,
+/// A writing system, as far as language detection cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Script {
+    Latin,
+    Cyrillic,
+    Greek,
+    Arabic,
+    Hebrew,
+    Devanagari,
+    Bengali,
+    Tamil,
+    Thai,
+    /// Han characters and kana: Chinese and Japanese write in one run of them.
+    Cjk,
+    Hangul,
+    Other,
 }
 
-impl ScriptCounts {
-    fn of(text: &str) -> ScriptCounts {
-        let mut counts = ScriptCounts::default();
-        for c in text.chars().filter(|c| c.is_alphabetic()) {
-            match c as u32 {
-                0x0041..=0x024F | 0x1E00..=0x1EFF => counts.latin += 1,
-                0x0370..=0x03FF | 0x1F00..=0x1FFF => counts.greek += 1,
-                0x0400..=0x052F => counts.cyrillic += 1,
-                0x0590..=0x05FF => counts.hebrew += 1,
-                0x0600..=0x06FF | 0x0750..=0x077F | 0xFB50..=0xFDFF | 0xFE70..=0xFEFF => {
-                    counts.arabic += 1
-                }
-                0x0900..=0x097F => counts.devanagari += 1,
-                0x0E00..=0x0E7F => counts.thai += 1,
-                0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F => counts.kana += 1,
-                0x1100..=0x11FF | 0x3130..=0x318F | 0xAC00..=0xD7AF => counts.hangul += 1,
-                0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0xF900..=0xFAFF => counts.han += 1,
-                _ => counts.other += 1,
-            }
+impl Script {
+    fn of(c: char) -> Option<Script> {
+        if !c.is_alphabetic() {
+            return None;
         }
-        counts
+        Some(match c as u32 {
+            0x0041..=0x024F | 0x1E00..=0x1EFF => Script::Latin,
+            0x0370..=0x03FF | 0x1F00..=0x1FFF => Script::Greek,
+            0x0400..=0x052F => Script::Cyrillic,
+            0x0590..=0x05FF | 0xFB1D..=0xFB4F => Script::Hebrew,
+            0x0600..=0x06FF | 0x0750..=0x077F | 0xFB50..=0xFDFF | 0xFE70..=0xFEFF => Script::Arabic,
+            0x0900..=0x097F => Script::Devanagari,
+            0x0980..=0x09FF => Script::Bengali,
+            0x0B80..=0x0BFF => Script::Tamil,
+            0x0E00..=0x0E7F => Script::Thai,
+            0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F => Script::Cjk,
+            0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0xF900..=0xFAFF => Script::Cjk,
+            0x1100..=0x11FF | 0x3130..=0x318F | 0xAC00..=0xD7AF => Script::Hangul,
+            _ => Script::Other,
+        })
     }
 
-    fn total(&self) -> usize {
-        self.latin
-            + self.cyrillic
-            + self.arabic
-            + self.hebrew
-            + self.han
-            + self.kana
-            + self.hangul
-            + self.devanagari
-            + self.thai
-            + self.greek
-            + self.other
+    /// One character of a syllabic or logographic script carries about as much as two
+    /// letters of an alphabet.
+    fn weight(self) -> usize {
+        match self {
+            Script::Cjk | Script::Hangul => 2,
+            _ => 1,
+        }
     }
+
+    /// The served-language candidates written in this script (whatlang's and lingua's codes).
+    fn languages(self) -> &'static [&'static str] {
+        match self {
+            Script::Latin => LATIN_LANGUAGES,
+            Script::Cyrillic => &["ru", "uk", "bg", "be", "sr", "mk", "kk"],
+            Script::Greek => &["el"],
+            Script::Arabic => &["ar", "fa", "ur"],
+            Script::Hebrew => &["he", "yi"],
+            Script::Devanagari => &["hi", "mr", "ne"],
+            Script::Bengali => &["bn"],
+            Script::Tamil => &["ta"],
+            Script::Thai => &["th"],
+            Script::Cjk => &["zh", "ja"],
+            Script::Hangul => &["ko"],
+            Script::Other => &[],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Script::Latin => "latin",
+            Script::Cyrillic => "cyrillic",
+            Script::Greek => "greek",
+            Script::Arabic => "arabic",
+            Script::Hebrew => "hebrew",
+            Script::Devanagari => "devanagari",
+            Script::Bengali => "bengali",
+            Script::Tamil => "tamil",
+            Script::Thai => "thai",
+            Script::Cjk => "han/kana",
+            Script::Hangul => "hangul",
+            Script::Other => "other",
+        }
+    }
+}
+
+const LATIN_LANGUAGES: &[&str] = &[
+    "en", "es", "pt", "fr", "de", "it", "nl", "sv", "da", "no", "fi", "pl", "cs", "sk", "ro", "hu",
+    "tr", "vi", "id", "ms", "hr", "sl", "ca", "sr", "lt", "lv", "et", "sw", "tl", "af", "sq", "eu",
+    "gl", "is", "ga", "cy", "eo", "la", "az", "uz", "tk", "so", "zu", "sn", "jv", "bs", "mt", "nn",
+];
+
+/// The writing system that carries a text, and the text in that script alone.
+#[derive(Debug)]
+struct Carrier {
+    script: Script,
+    /// Letters of the carrier script.
+    n_letters: usize,
+    /// All letters of the text.
+    n_all_letters: usize,
+    /// Kana among the carrier letters (Japanese, not Chinese).
+    n_kana: usize,
+    /// The text with letters of every other script blanked out.
+    text: String,
+}
+
+impl Carrier {
+    /// Picks the script of the longest run of letters (spaces, digits and punctuation do
+    /// not break a run), weighted so that a Japanese or Chinese sentence with a Latin
+    /// product name in it is still carried by its own script. Every run of a script that is
+    /// not Latin counts one and a half times: names, commands and brands are embedded in
+    /// Latin letters, hardly ever the other way round.
+    fn of(text: &str) -> Option<Carrier> {
+        let mut letters: HashMap<Script, usize> = HashMap::new();
+        let mut longest: HashMap<Script, usize> = HashMap::new();
+        let mut current: Option<(Script, usize)> = None;
+        let mut n_kana = 0;
+        for c in text.chars() {
+            let Some(script) = Script::of(c) else {
+                continue;
+            };
+            if matches!(c as u32, 0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F) {
+                n_kana += 1;
+            }
+            *letters.entry(script).or_default() += 1;
+            current = match current {
+                Some((run_script, n)) if run_script == script => Some((script, n + 1)),
+                _ => Some((script, 1)),
+            };
+            let (run_script, n) = current.expect("set above");
+            let best = longest.entry(run_script).or_default();
+            *best = (*best).max(n);
+        }
+        let n_all_letters: usize = letters.values().sum();
+        let score = |script: Script| {
+            let run = longest.get(&script).copied().unwrap_or(0) * script.weight();
+            if script == Script::Latin || script == Script::Other {
+                2 * run
+            } else {
+                3 * run
+            }
+        };
+        let script = letters
+            .keys()
+            .copied()
+            .max_by_key(|script| (score(*script), letters[script], std::cmp::Reverse(*script)))?;
+        let carrier_text: String = text
+            .chars()
+            .map(|c| match Script::of(c) {
+                Some(s) if s != script => ' ',
+                _ => c,
+            })
+            .collect();
+        Some(Carrier {
+            script,
+            n_letters: letters[&script],
+            n_all_letters,
+            n_kana: if script == Script::Cjk { n_kana } else { 0 },
+            text: carrier_text,
+        })
+    }
+}
+
+/// How the detector decides, once the writing system has narrowed the candidates.
+/// `concierge triage --eval-language` compares them in one run; `DEFAULT_METHOD` is the best.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Plain `whatlang::detect`: no writing-system rules, no allow-list.
+    WhatlangAlone,
+    /// Writing system, whatlang among the served languages, letters and marker words.
+    Rules,
+    /// `Rules`, with lingua (low-accuracy mode, trigrams) as the second opinion within the
+    /// close-neighbour families, for the languages whatlang lacks and where whatlang is unsure.
+    RulesWithLinguaLow,
+    /// The same with lingua's high-accuracy mode (1- to 5-grams) within the families.
+    RulesWithLinguaHigh,
+    /// Writing system, then lingua (low-accuracy mode) among the served languages of that
+    /// script, then letters and marker words.
+    LinguaLow,
+}
+
+impl Method {
+    pub const ALL: [Method; 5] = [
+        Method::WhatlangAlone,
+        Method::Rules,
+        Method::RulesWithLinguaLow,
+        Method::RulesWithLinguaHigh,
+        Method::LinguaLow,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::WhatlangAlone => "whatlang alone",
+            Method::Rules => "script + whatlang + markers",
+            Method::RulesWithLinguaLow => "script + whatlang + markers + lingua-low neighbours",
+            Method::RulesWithLinguaHigh => "script + whatlang + markers + lingua-high neighbours",
+            Method::LinguaLow => "script + lingua-low + markers",
+        }
+    }
+}
+
+/// The method `detect_text` uses.
+pub const DEFAULT_METHOD: Method = Method::RulesWithLinguaHigh;
+
+/// Languages whatlang 0.18 does not know: only lingua or marker words can find them.
+const NOT_IN_WHATLANG: &[&str] = &[
+    "ms", "sw", "bs", "sq", "eu", "gl", "is", "ga", "so", "mt", "nn",
+];
+
+/// Groups whose members whatlang confuses with each other; lingua decides among them.
+const NEIGHBOURS: &[&[&str]] = &[
+    &["da", "no", "sv"],
+    &["cs", "sk"],
+    &["hr", "sr", "bs", "sl"],
+    &["es", "gl", "ca", "pt"],
+    &["id", "ms", "tl", "sw"],
+    &["ru", "uk", "bg", "be", "sr", "mk"],
+    &["ar", "fa", "ur"],
+    &["lt", "lv"],
+];
+
+/// lingua's code for ours (Norwegian Bokmål is `nb` there).
+fn lingua_language(code: &str) -> Option<lingua::Language> {
+    let iso = if code == "no" { "nb" } else { code };
+    let iso: lingua::IsoCode639_1 = iso.parse().ok()?;
+    lingua::Language::all()
+        .into_iter()
+        .find(|language| language.iso_code_639_1() == iso)
+}
+
+fn our_code(language: lingua::Language) -> String {
+    let code = language.iso_code_639_1().to_string();
+    if code == "nb" {
+        "no".to_string()
+    } else {
+        code
+    }
+}
+
+/// A lingua detector per set of candidates, built once. Low-accuracy mode (trigrams only)
+/// keeps memory and time down; its models are compiled into the binary.
+fn lingua_detector(
+    codes: &[&str],
+    high_accuracy: bool,
+) -> Option<std::sync::Arc<lingua::LanguageDetector>> {
+    use std::sync::{Arc, Mutex};
+    type Detectors = Mutex<HashMap<(Vec<String>, bool), Option<Arc<lingua::LanguageDetector>>>>;
+    static DETECTORS: OnceLock<Detectors> = OnceLock::new();
+    let mut codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
+    codes.sort();
+    codes.dedup();
+    let key = (codes, high_accuracy);
+    let detectors = DETECTORS.get_or_init(Default::default);
+    let mut detectors = detectors
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    detectors
+        .entry(key)
+        .or_insert_with_key(|(codes, high_accuracy)| {
+            let languages: Vec<lingua::Language> =
+                codes.iter().filter_map(|c| lingua_language(c)).collect();
+            (languages.len() >= 2).then(|| {
+                let mut builder = lingua::LanguageDetectorBuilder::from_languages(&languages);
+                if !high_accuracy {
+                    builder.with_low_accuracy_mode();
+                }
+                Arc::new(builder.build())
+            })
+        })
+        .clone()
+}
+
+/// lingua's best guess among the candidates and its confidence (0 to 1).
+fn lingua_best(text: &str, candidates: &[&str], high_accuracy: bool) -> Option<(String, f64)> {
+    let detector = lingua_detector(candidates, high_accuracy)?;
+    let values = detector.compute_language_confidence_values(text);
+    let (language, confidence) = values.first()?;
+    (*confidence > 0.0).then(|| (our_code(*language), *confidence))
+}
+
+/// Detects the language of a text alone, among the allowed languages (all when empty).
+pub fn detect_text(text: &str, allowed: &[LanguageCode]) -> Option<Detected<LanguageCode>> {
+    detect_text_with(text, allowed, DEFAULT_METHOD)
+}
+
+/// Detects the language of a text alone with a given method (for the comparison in
+/// `--eval-language`).
+pub fn detect_text_with(
+    text: &str,
+    allowed: &[LanguageCode],
+    method: Method,
+) -> Option<Detected<LanguageCode>> {
+    if method == Method::WhatlangAlone {
+        let info = whatlang::detect(text)?;
+        return Some(Detected {
+            value: LanguageCode::parse(iso639_1(info.lang())).ok()?,
+            confidence: info.confidence(),
+            evidence: vec![Evidence::new(
+                "whatlang",
+                info.lang().code(),
+                info.confidence(),
+            )],
+        });
+    }
+    let carrier = Carrier::of(text)?;
+    let allowed_or_all =
+        |code: &str| allowed.is_empty() || allowed.iter().any(|a| a.as_str() == code);
+    let script_evidence = Evidence::new(
+        "script",
+        format!(
+            "{} {} letters of {}",
+            carrier.n_letters,
+            carrier.script.name(),
+            carrier.n_all_letters
+        ),
+        0.9,
+    );
+    let mut candidates: Vec<&str> = carrier
+        .script
+        .languages()
+        .iter()
+        .copied()
+        .filter(|code| allowed_or_all(code))
+        .collect();
+    if carrier.script == Script::Cjk {
+        // Kana is Japanese; han alone is Chinese (or a very short Japanese text).
+        candidates.retain(|code| (*code == "ja") == (carrier.n_kana > 0));
+    }
+    let (code, mut confidence, mut evidence) = match candidates[..] {
+        [] => return None,
+        [only] => (
+            only.to_string(),
+            if carrier.n_letters >= 10 { 0.95 } else { 0.7 },
+            vec![script_evidence],
+        ),
+        _ => decide_within_script(&carrier, &candidates, method, script_evidence)?,
+    };
+    // Very short texts: low confidence, and "unknown" rather than a guess on a word or two.
+    if carrier.n_letters < SHORT_TEXT_CHARS && candidates.len() > 1 {
+        confidence = confidence.min(0.5);
+        if carrier.n_letters < VERY_SHORT_LETTERS
+            && !evidence
+                .iter()
+                .any(|e| e.signal == "short-text words" || e.signal == "marker words")
+        {
+            return None;
+        }
+    }
+    evidence.truncate(6);
+    Some(Detected {
+        value: LanguageCode::parse(&code).ok()?,
+        confidence,
+        evidence,
+    })
+}
+
+/// Below this many letters of a script with several candidates, only a marker word can
+/// name a language; otherwise the answer is unknown.
+const VERY_SHORT_LETTERS: usize = 8;
+
+fn decide_within_script(
+    carrier: &Carrier,
+    candidates: &[&str],
+    method: Method,
+    script_evidence: Evidence,
+) -> Option<(String, f64, Vec<Evidence>)> {
+    let text = carrier.text.as_str();
+    let allowed = |code: &str| candidates.contains(&code);
+    let mut evidence = vec![script_evidence];
+    let (mut code, mut confidence) = if method == Method::LinguaLow {
+        let (code, confidence) = lingua_best(text, candidates, false)?;
+        evidence.push(Evidence::new(
+            "lingua",
+            format!("{code} ({confidence:.2})"),
+            confidence,
+        ));
+        (code, confidence)
+    } else {
+        let whatlang_candidates: Vec<Lang> = Lang::all()
+            .iter()
+            .copied()
+            .filter(|lang| allowed(iso639_1(*lang)))
+            .collect();
+        let info = Detector::with_allowlist(whatlang_candidates).detect(text)?;
+        evidence.push(Evidence::new(
+            "whatlang",
+            format!("{} ({:.2})", info.lang().code(), info.confidence()),
+            info.confidence(),
+        ));
+        (iso639_1(info.lang()).to_string(), info.confidence())
+    };
+    if matches!(
+        method,
+        Method::RulesWithLinguaLow | Method::RulesWithLinguaHigh
+    ) {
+        // A second opinion where whatlang is weak: within a family of close neighbours, for
+        // the languages it does not know, and when it is unsure.
+        let mut family: Vec<&str> = NEIGHBOURS
+            .iter()
+            .filter(|family| family.contains(&code.as_str()))
+            .flat_map(|family| family.iter().copied())
+            .filter(|c| allowed(c))
+            .collect();
+        if !family.is_empty() {
+            family.extend(NOT_IN_WHATLANG.iter().copied().filter(|c| allowed(c)));
+        }
+        // Where whatlang is unsure, lingua looks at every candidate of the script.
+        let ask = if confidence < 0.5 {
+            candidates.to_vec()
+        } else {
+            family
+        };
+        let high_accuracy = method == Method::RulesWithLinguaHigh;
+        if ask.len() >= 2 {
+            if let Some((better, lingua_confidence)) = lingua_best(text, &ask, high_accuracy) {
+                if better != code {
+                    evidence.push(Evidence::new(
+                        "lingua",
+                        format!("{better} ({lingua_confidence:.2})"),
+                        lingua_confidence,
+                    ));
+                    code = better;
+                    confidence = lingua_confidence.clamp(0.5, 0.9);
+                } else {
+                    confidence = confidence.max(lingua_confidence.min(0.9));
+                }
+            }
+        }
+    }
+    // Letters only one of them uses settle the Cyrillic neighbours.
+    if carrier.script == Script::Cyrillic {
+        if let Some((better, why)) = cyrillic_letters(text, &code, &allowed) {
+            evidence.push(Evidence::new("letters", why, 0.8));
+            code = better.to_string();
+        }
+    }
+    if let Some((better, seen)) = settle_neighbours(text, &code, &allowed) {
+        evidence.push(Evidence::new(
+            "marker words",
+            format!("{better}: {seen}"),
+            0.8,
+        ));
+        code = better;
+        confidence = confidence.max(0.8);
+    }
+    if carrier.n_letters < SHORT_TEXT_CHARS && carrier.script == Script::Latin && confidence < 0.5 {
+        if let Some((better, score)) = settle_short(text, &allowed) {
+            if better != code {
+                code = better.clone();
+                confidence = 0.6;
+            }
+            evidence.push(Evidence::new(
+                "short-text words",
+                format!("{better} ({score:.1})"),
+                0.6,
+            ));
+        }
+    }
+    Some((code, confidence, evidence))
+}
+
+/// Letters that only one of the served Cyrillic languages uses.
+fn cyrillic_letters(
+    text: &str,
+    code: &str,
+    allowed: &dyn Fn(&str) -> bool,
+) -> Option<(&'static str, &'static str)> {
+    let has = |letters: &[char]| {
+        text.chars()
+            .flat_map(char::to_lowercase)
+            .any(|c| letters.contains(&c))
+    };
+    let serbian = has(&['ђ', 'ћ', 'џ', 'љ', 'њ', 'ј']);
+    let ukrainian = has(&['і', 'ї', 'є', 'ґ']);
+    let russian = has(&['ы', 'э', 'ё']);
+    let n_letters = text.chars().filter(|c| c.is_alphabetic()).count();
+    if serbian && code != "sr" && allowed("sr") && !allowed("mk") {
+        return Some(("sr", "ђ ћ џ љ њ ј are Serbian"));
+    }
+    if ukrainian && !russian && code == "ru" && allowed("uk") {
+        return Some(("uk", "і ї є ґ are Ukrainian only"));
+    }
+    if !ukrainian && code == "uk" && allowed("ru") && (russian || n_letters >= 20) {
+        // Ukrainian text of any length uses і or ї; without them it is Russian.
+        return Some(("ru", "no і ї є ґ: not Ukrainian"));
+    }
+    None
 }
 
 /// Detects the language of a message's new text (with the subject).
@@ -307,133 +741,6 @@ pub fn detect(
     detected
 }
 
-/// Detects the language of a text alone, among the allowed languages (all when empty).
-pub fn detect_text(text: &str, allowed: &[LanguageCode]) -> Option<Detected<LanguageCode>> {
-    let counts = ScriptCounts::of(text);
-    let total = counts.total();
-    if total == 0 {
-        return None;
-    }
-    let allowed_or_all =
-        |code: &str| allowed.is_empty() || allowed.iter().any(|a| a.as_str() == code);
-    let share = |n: usize| n as f64 / total as f64;
-
-    // Writing systems used by one language among those we serve decide on their own, even
-    // when Latin-script words (band names, "OK", "Spotify") are mixed in.
-    let cjk = counts.kana + counts.han + counts.hangul;
-    let single_script = if counts.kana > 0 && share(counts.kana + counts.han) >= 0.2 {
-        Some(("ja", "kana", counts.kana + counts.han))
-    } else if counts.hangul > 0 && share(counts.hangul) >= 0.2 {
-        Some(("ko", "hangul", counts.hangul))
-    } else if counts.han > 0 && share(cjk) >= 0.2 {
-        Some(("zh", "han", counts.han))
-    } else if share(counts.hebrew) >= 0.3 {
-        Some(("he", "hebrew", counts.hebrew))
-    } else if share(counts.thai) >= 0.3 {
-        Some(("th", "thai", counts.thai))
-    } else if share(counts.greek) >= 0.3 {
-        Some(("el", "greek", counts.greek))
-    } else {
-        None
-    };
-    if let Some((code, script, n)) = single_script {
-        if allowed_or_all(code) {
-            return Some(Detected {
-                value: LanguageCode::parse(code).ok()?,
-                confidence: if n >= 10 { 0.95 } else { 0.7 },
-                evidence: vec![Evidence::new(
-                    "script",
-                    format!("{n} {script} letters"),
-                    0.9,
-                )],
-            });
-        }
-    }
-
-    // Otherwise whatlang decides among the served languages of the dominant script.
-    let script_languages: &[&str] = if share(counts.cyrillic) >= 0.3 {
-        &["ru", "uk", "bg", "be", "sr", "mk"]
-    } else if share(counts.arabic) >= 0.3 {
-        &["ar", "fa", "ur"]
-    } else if share(counts.devanagari) >= 0.3 {
-        &["hi", "mr", "ne"]
-    } else {
-        &[]
-    };
-    let candidates: Vec<Lang> = Lang::all()
-        .iter()
-        .copied()
-        .filter(|lang| {
-            let code = iso639_1(*lang);
-            allowed_or_all(code)
-                && (script_languages.is_empty() || script_languages.contains(&code))
-        })
-        .collect();
-    let detector = if candidates.is_empty() {
-        Detector::new()
-    } else {
-        Detector::with_allowlist(candidates)
-    };
-    let info = detector.detect(text)?;
-    let mut code = iso639_1(info.lang());
-    let mut evidence = vec![Evidence::new(
-        "whatlang",
-        format!("{} ({:.2})", info.lang().code(), info.confidence()),
-        info.confidence(),
-    )];
-    // Letters only one of them uses settle Russian against Ukrainian.
-    if matches!(code, "ru" | "uk") {
-        let ukrainian = text
-            .chars()
-            .any(|c| matches!(c, 'і' | 'ї' | 'є' | 'ґ' | 'І' | 'Ї' | 'Є' | 'Ґ'));
-        let russian = text
-            .chars()
-            .any(|c| matches!(c, 'ы' | 'э' | 'ё' | 'Ы' | 'Э' | 'Ё'));
-        if ukrainian && !russian && code == "ru" && allowed_or_all("uk") {
-            code = "uk";
-            evidence.push(Evidence::new("letters", "і ї є ґ are Ukrainian only", 0.8));
-        } else if !ukrainian
-            && code == "uk"
-            && allowed_or_all("ru")
-            && (russian || counts.cyrillic >= 20)
-        {
-            // Ukrainian text of any length uses і or ї; without them it is Russian.
-            code = "ru";
-            evidence.push(Evidence::new("letters", "no і ї є ґ: not Ukrainian", 0.8));
-        }
-    }
-    let mut code = code.to_string();
-    let mut confidence = info.confidence();
-    if let Some((better, seen)) = settle_neighbours(text, &code, &allowed_or_all) {
-        evidence.push(Evidence::new(
-            "marker words",
-            format!("{better}: {seen}"),
-            0.8,
-        ));
-        code = better;
-        confidence = confidence.max(0.8);
-    }
-    let n_letters = text.chars().filter(|c| c.is_alphabetic()).count();
-    if n_letters < SHORT_TEXT_CHARS && counts.latin == n_letters {
-        if let Some((better, score)) = settle_short(text, &allowed_or_all) {
-            if better != code {
-                evidence.push(Evidence::new(
-                    "short-text words",
-                    format!("{better} ({score:.1})"),
-                    0.6,
-                ));
-                code = better;
-                confidence = 0.6;
-            }
-        }
-    }
-    Some(Detected {
-        value: LanguageCode::parse(&code).ok()?,
-        confidence,
-        evidence,
-    })
-}
-
 fn same_script_family(a: &str, b: &str) -> bool {
     let family = |code: &str| match code {
         "ru" | "uk" | "bg" | "be" | "sr" | "mk" => "cyrillic",
@@ -441,6 +748,8 @@ fn same_script_family(a: &str, b: &str) -> bool {
         "ja" | "zh" | "ko" => "cjk",
         "he" | "yi" => "hebrew",
         "hi" | "mr" | "ne" => "devanagari",
+        "bn" => "bengali",
+        "ta" => "tamil",
         "el" => "greek",
         "th" => "thai",
         _ => "latin",
@@ -542,6 +851,29 @@ mod tests {
         for (text, expected) in cases {
             let found = detect_text(text, &served()).map(|d| d.value.as_str().to_string());
             assert_eq!(found.as_deref(), Some(expected), "text {text:?}");
+        }
+    }
+
+    #[test]
+    fn the_longest_run_carries_a_line_with_latin_names() {
+        let cases = [
+            ("VLC media playerの設定を変更します", "ja"),
+            ("HTTP/TLS server için VLC ayarları", "tr"),
+            ("קובץ ההגדרות של VLC media player לא נמצא", "he"),
+            ("تعذر فتح ملف DVD في VLC media player", "ar"),
+        ];
+        for (text, expected) in cases {
+            let found = detect_text(text, &[]).map(|d| d.value.as_str().to_string());
+            assert_eq!(found.as_deref(), Some(expected), "text {text:?}");
+        }
+    }
+
+    #[test]
+    fn very_short_texts_are_unknown_or_unsure() {
+        assert!(detect_text("OK", &served()).is_none());
+        assert!(detect_text("Hej!", &[]).is_none());
+        if let Some(found) = detect_text("Thank you so much", &served()) {
+            assert!(found.confidence <= 0.5, "{found:?}");
         }
     }
 
