@@ -130,6 +130,7 @@ pub fn triage(message: &ParsedMessage, history: &SenderHistory, config: &TriageC
         risk::unknown_when_uncovered(
             risk::assess(subject, &parts.new_text),
             language.as_ref().map(|detected| &detected.value),
+            &parts.new_text,
         )
     };
     let decision = TriageDecision {
@@ -159,7 +160,7 @@ mod tests {
 
     #[test]
     fn a_language_without_a_lexicon_is_risk_unknown_unless_a_lexicon_found_something() {
-        // Every whatlang language allowed, so that Georgian and Amharic (no lexicons) are found.
+        // Georgian and Amharic: no lexicon, and no served language is written in their scripts.
         let config = TriageConfig {
             languages: Vec::new(),
             message_id_domain: "concierge.localhost".into(),
@@ -205,6 +206,8 @@ mod tests {
                     .evidence
                     .iter()
                     .any(|e| e.signal == "lexicon" && e.detail.contains("risk unknown")));
+                // Georgian and Amharic are not served: the language is not told.
+                assert!(decision.language.is_none());
             }
         }
     }
@@ -213,13 +216,13 @@ mod tests {
     fn no_language_found_leaves_the_risk_as_assessed() {
         let assessed = risk::assess("", "");
         assert_eq!(
-            risk::unknown_when_uncovered(assessed, None).value,
+            risk::unknown_when_uncovered(assessed, None, "").value,
             Risk::None
         );
         let english = LanguageCode::parse("en").unwrap();
         let found = risk::assess("", "I want to die");
         assert_eq!(
-            risk::unknown_when_uncovered(found, Some(&english)).value,
+            risk::unknown_when_uncovered(found, Some(&english), "I want to die").value,
             Risk::Crisis
         );
     }

@@ -611,32 +611,40 @@ pub fn has_lexicon(language: &str) -> bool {
 }
 
 /// "Risk unknown": when no lexicon found anything in a message whose language has no crisis
-/// lexicon of its own, nobody has really read it for risk, and `None` would be a silent guess.
-/// Anything a lexicon found (crisis, concern, or a quote set aside) is kept as it is.
+/// lexicon of its own, or whose language could not be told at all (a real text in a writing
+/// system no lexicon covers), nobody has really read it for risk, and `None` would be a silent
+/// guess. Anything a lexicon found (crisis, concern, or a quote set aside) is kept as it is.
 pub fn unknown_when_uncovered(
     assessed: Detected<Risk>,
     language: Option<&crate::domain::LanguageCode>,
+    text: &str,
 ) -> Detected<Risk> {
-    let Some(language) = language else {
-        return assessed;
-    };
-    if assessed.value != Risk::None || has_lexicon(language.as_str()) {
+    if assessed.value != Risk::None {
         return assessed;
     }
-    let mut evidence = assessed.evidence;
-    evidence.push(Evidence::new(
-        "lexicon",
-        format!(
+    let why = match language {
+        Some(language) if has_lexicon(language.as_str()) => return assessed,
+        Some(language) => format!(
             "no crisis lexicon for {language}, and no other lexicon found anything: risk unknown, a navigator must read it"
         ),
-        0.5,
-    ));
+        // A few words ("ok, thanks") say nothing; a text of some length that no detector
+        // could place was not read by any lexicon either.
+        None if text.chars().filter(|c| c.is_alphabetic()).count() >= UNREAD_LETTERS => {
+            "the language could not be told and no lexicon found anything: risk unknown, a navigator must read it".to_string()
+        }
+        None => return assessed,
+    };
+    let mut evidence = assessed.evidence;
+    evidence.push(Evidence::new("lexicon", why, 0.5));
     Detected {
         value: Risk::Unknown,
         confidence: 0.3,
         evidence,
     }
 }
+
+/// From this many letters on, a text whose language could not be told is "risk unknown".
+const UNREAD_LETTERS: usize = 20;
 
 /// Checks every embedded lexicon; for start-up and tests.
 pub fn check_lexicons() -> Result<usize, LexiconError> {
