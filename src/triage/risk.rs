@@ -263,7 +263,11 @@ impl Lexicon {
 
     /// The byte spans of this lexicon's idioms in a text.
     fn idiom_spans(&self, text: &ClauseText) -> Vec<(usize, usize)> {
-        let words: Vec<&str> = text.words.iter().map(|(s, e)| &text.normalised[*s..*e]).collect();
+        let words: Vec<&str> = text
+            .words
+            .iter()
+            .map(|(s, e)| &text.normalised[*s..*e])
+            .collect();
         self.idioms
             .iter()
             .flat_map(|idiom| match idiom {
@@ -284,7 +288,11 @@ impl Lexicon {
     }
 
     fn find_words(&self, text: &ClauseText) -> Vec<Match> {
-        let words: Vec<&str> = text.words.iter().map(|(s, e)| &text.normalised[*s..*e]).collect();
+        let words: Vec<&str> = text
+            .words
+            .iter()
+            .map(|(s, e)| &text.normalised[*s..*e])
+            .collect();
         let mut found: Vec<(usize, usize, &Phrase)> = Vec::new();
         for start in 0..words.len() {
             let prefix_start: String = words[start].chars().take(2).collect();
@@ -776,11 +784,7 @@ pub fn assess(subject: &str, new_text: &str) -> Detected<Risk> {
             .iter()
             .flat_map(|lexicon| lexicon.idiom_spans(&clause_text))
             .collect();
-        found_all.retain(|m| {
-            !idioms
-                .iter()
-                .any(|(s, e)| *s <= m.span.0 && m.span.1 <= *e)
-        });
+        found_all.retain(|m| !idioms.iter().any(|(s, e)| *s <= m.span.0 && m.span.1 <= *e));
         // Loanwords cross languages ("suicidal" is in several lexicons): a phrase is negated
         // when any lexicon that found it there, with its own negators, finds it negated.
         let negated_at: HashSet<usize> = found_all

@@ -34,8 +34,8 @@ fn the_labelled_set_keeps_its_accuracy() {
     assert!(report.false_crisis <= 3, "{summary}");
 }
 
-const THRESHOLD_RISK: f64 = 0.80;
-const THRESHOLD_CRISIS_FLAGGED: f64 = 0.78;
+const THRESHOLD_RISK: f64 = 0.84;
+const THRESHOLD_CRISIS_FLAGGED: f64 = 0.88;
 
 fn language_report(file: &str) -> concierge::eval::LanguageReport {
     concierge::eval::evaluate_language_methods(
@@ -143,8 +143,18 @@ const THRESHOLD_INDEPENDENT_LONG: f64 = 0.98;
 fn crisis_detection_on_the_independent_set_keeps_its_figures() {
     use concierge::eval::{evaluate_crisis, Split};
     for (split, min_recall, min_flagged, max_false_crisis) in [
-        (Split::Dev, CRISIS_DEV_RECALL, CRISIS_DEV_FLAGGED, CRISIS_DEV_FALSE),
-        (Split::Test, CRISIS_TEST_RECALL, CRISIS_TEST_FLAGGED, CRISIS_TEST_FALSE),
+        (
+            Split::Dev,
+            CRISIS_DEV_RECALL,
+            CRISIS_DEV_FLAGGED,
+            CRISIS_DEV_FALSE,
+        ),
+        (
+            Split::Test,
+            CRISIS_TEST_RECALL,
+            CRISIS_TEST_FLAGGED,
+            CRISIS_TEST_FALSE,
+        ),
     ] {
         let report = evaluate_crisis(&fixtures().join("crisis"), split, &triage_config()).unwrap();
         let scores = &report.overall;
@@ -156,15 +166,26 @@ fn crisis_detection_on_the_independent_set_keeps_its_figures() {
         );
         assert!(scores.n >= 500, "{summary}");
         assert!(report.per_language.len() >= 40, "{summary}");
-        assert!(scores.crisis_recall.value().unwrap() >= min_recall, "{summary}");
-        assert!(scores.crisis_flagged.value().unwrap() >= min_flagged, "{summary}");
-        assert!(scores.false_crisis.value().unwrap() <= max_false_crisis, "{summary}");
+        assert!(
+            scores.crisis_recall.value().unwrap() >= min_recall,
+            "{summary}"
+        );
+        assert!(
+            scores.crisis_flagged.value().unwrap() >= min_flagged,
+            "{summary}"
+        );
+        assert!(
+            scores.false_crisis.value().unwrap() <= max_false_crisis,
+            "{summary}"
+        );
     }
 }
 
-const CRISIS_DEV_RECALL: f64 = 0.0;
-const CRISIS_DEV_FLAGGED: f64 = 0.0;
-const CRISIS_DEV_FALSE: f64 = 1.0;
-const CRISIS_TEST_RECALL: f64 = 0.0;
-const CRISIS_TEST_FLAGGED: f64 = 0.0;
-const CRISIS_TEST_FALSE: f64 = 1.0;
+// Reached on 2026-12-03: dev 67/200 crisis found, 83/200 flagged, 32/360 false crisis;
+// test 79/200, 95/200, 11/320.
+const CRISIS_DEV_RECALL: f64 = 0.335;
+const CRISIS_DEV_FLAGGED: f64 = 0.415;
+const CRISIS_DEV_FALSE: f64 = 0.089;
+const CRISIS_TEST_RECALL: f64 = 0.395;
+const CRISIS_TEST_FLAGGED: f64 = 0.475;
+const CRISIS_TEST_FALSE: f64 = 0.035;
