@@ -551,9 +551,11 @@ impl SqlStore {
     }
 
     pub(super) async fn report_live_impl(&self, now: i64) -> StoreResult<LiveView> {
+        // The open statuses are spelled out so that the queue index (status first) is used
+        // instead of reading every thread ever closed.
         let rows = sqlx::query(
             "SELECT t.risk, CAST(COUNT(*) AS BIGINT) AS n, CAST(MIN(t.waiting_since) AS BIGINT) AS oldest \
-             FROM threads t WHERE t.status <> 'closed' AND t.waiting_since IS NOT NULL AND t.excluded = 0 \
+             FROM threads t WHERE t.status IN ('new', 'claimed', 'waiting') AND t.waiting_since IS NOT NULL AND t.excluded = 0 \
              GROUP BY t.risk",
         )
         .fetch_all(&self.pool)
@@ -572,7 +574,7 @@ impl SqlStore {
         live.by_risk.sort_by_key(|row| -row.risk.rank());
         let rows = sqlx::query(
             "SELECT t.id, t.token, t.waiting_since FROM threads t \
-             WHERE t.status <> 'closed' AND t.risk = 'crisis' AND t.waiting_since IS NOT NULL AND t.excluded = 0 \
+             WHERE t.status IN ('new', 'claimed', 'waiting') AND t.risk = 'crisis' AND t.waiting_since IS NOT NULL AND t.excluded = 0 \
                AND (t.claimed_by IS NULL OR t.claim_expires_at IS NULL OR t.claim_expires_at <= $1) \
              ORDER BY t.waiting_since, t.id LIMIT 100",
         )
