@@ -259,6 +259,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 end_ms: now,
                 days: days.max(1),
                 seed,
+                finished: false,
             };
             let started = std::time::Instant::now();
             let n = crate::reports::history::insert(store.as_ref(), &spec, now).await?;

@@ -70,6 +70,7 @@ pub async fn add_history(
         end_ms: now,
         days: 35,
         seed: 2026,
+        finished: true,
     };
     Ok(Some(
         crate::reports::history::insert(store, &spec, now).await?,

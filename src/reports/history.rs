@@ -18,6 +18,9 @@ pub struct HistorySpec {
     pub end_ms: i64,
     pub days: i64,
     pub seed: u64,
+    /// Every conversation answered and closed by `end_ms`: history that leaves the queue
+    /// empty (the demo), rather than a realistic backlog (the benchmarks).
+    pub finished: bool,
 }
 
 /// Languages people write in, with a country each is often written from, and a weight.
@@ -157,6 +160,10 @@ pub fn generate_batch(
             n_reopens: 0,
         };
         if auto_kind != AutoKind::None {
+            if spec.finished {
+                thread.closed_at =
+                    Some((first_at + HOUR).min(spec.end_ms - 1_000).max(first_at + 1));
+            }
             threads.push(thread);
             continue;
         }
@@ -207,6 +214,24 @@ pub fn generate_batch(
                 thread.n_reopens = i64::from(rng.gen::<f64>() < 0.05);
             }
         }
+        if spec.finished && thread.closed_at.is_none() {
+            // Answer what is unanswered and close everything before the end.
+            let last = thread
+                .inbound
+                .iter()
+                .map(|m| m.received_at)
+                .max()
+                .unwrap_or(first_at);
+            let replied_last = thread.replies.last().is_some_and(|(at, _)| *at > last);
+            if let (false, Some(user)) = (replied_last, navigator) {
+                let at = (last + 30 * MINUTE)
+                    .min(spec.end_ms - 2 * MINUTE)
+                    .max(last + 1_000);
+                thread.replies.push((at, user));
+            }
+            let after = thread.replies.last().map_or(last, |(at, _)| *at);
+            thread.closed_at = Some((after + HOUR).min(spec.end_ms - MINUTE).max(after + 1_000));
+        }
         threads.push(thread);
     }
     threads
@@ -237,6 +262,7 @@ mod tests {
             end_ms: 1_800_000_000_000,
             days: 28,
             seed: 7,
+            finished: false,
         };
         let a = generate_batch(&spec, &[1, 2], 0, 300);
         let b = generate_batch(&spec, &[1, 2], 0, 300);
@@ -264,5 +290,25 @@ mod tests {
         assert!(crisis > 5 && crisis < 60, "{crisis} crisis threads");
         let messages: usize = a.iter().map(|t| t.inbound.len()).sum();
         assert!(messages > 600 && messages < 1_400, "{messages} messages");
+        assert!(
+            a.iter().any(|t| t.closed_at.is_none()),
+            "a backlog is left open"
+        );
+        let finished = HistorySpec {
+            finished: true,
+            ..spec.clone()
+        };
+        for thread in generate_batch(&finished, &[1, 2], 0, 300) {
+            let close = thread.closed_at.expect("every thread is closed");
+            assert!(close <= spec.end_ms);
+            let last = thread.inbound.iter().map(|m| m.received_at).max().unwrap();
+            assert!(close > last, "closed after the last message");
+            if thread.auto_kind == AutoKind::None {
+                assert!(
+                    thread.replies.last().unwrap().0 > last,
+                    "the last message was answered"
+                );
+            }
+        }
     }
 }

@@ -765,7 +765,10 @@ async fn risk_unknown_is_shown_filtered_and_corrected_to_a_real_level() {
         get(&format!("/threads/{thread}"), Some(&app.cookie)),
     )
     .await;
-    assert!(page.body.contains(">risk unknown<") && page.body.contains("no crisis lexicon for ka"));
+    assert!(
+        page.body.contains(">risk unknown<")
+            && page.body.contains("the language could not be told")
+    );
     let refused = send(
         &app.router,
         post(
@@ -1383,6 +1386,7 @@ async fn reports_are_for_coordinators_logged_escaped_and_match_their_csv() {
         end_ms: now,
         days: 20,
         seed: 3,
+        finished: false,
     };
     let threads = concierge::reports::history::generate_batch(&spec, &[hostile], 0, 120);
     db.store.insert_history(&threads).await.unwrap();
