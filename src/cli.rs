@@ -417,16 +417,7 @@ async fn report_command(settings: Settings, options: ReportOptions) -> anyhow::R
             let rows = store.report_volume(&filter, by).await?;
             match format {
                 "json" => serde_json::to_string_pretty(&rows)? + "\n",
-                _ => reports::csv(
-                    &["day", by.as_str(), "threads"],
-                    rows.iter().map(|row| {
-                        vec![
-                            reports::date_of(row.day),
-                            row.key.clone(),
-                            row.threads.to_string(),
-                        ]
-                    }),
-                ),
+                _ => reports::volume_csv(&rows, by),
             }
         }
         "live" => {

@@ -207,7 +207,15 @@ pub fn generate_batch(
                 }
             }
         }
-        if let Some((last_reply, _)) = thread.replies.last() {
+        let last_inbound = thread
+            .inbound
+            .iter()
+            .map(|m| m.received_at)
+            .max()
+            .unwrap_or(first_at);
+        // Only a conversation that ended with our reply is closed; one where the person wrote
+        // last waits for us.
+        if let Some((last_reply, _)) = thread.replies.last().filter(|(at, _)| *at > last_inbound) {
             let close = last_reply + around(&mut rng, 2 * DAY);
             if close < spec.end_ms && age > 2 * DAY && rng.gen::<f64>() < 0.9 {
                 thread.closed_at = Some(close);

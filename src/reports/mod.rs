@@ -520,6 +520,15 @@ pub fn response_table(report: &ResponseReport) -> String {
     out
 }
 
+/// New conversations per day and language (or country) as CSV.
+pub fn volume_csv(rows: &[crate::store::VolumeRow], by: ReportGroup) -> String {
+    csv(
+        &["day", by.as_str(), "threads"],
+        rows.iter()
+            .map(|row| vec![date_of(row.day), row.key.clone(), row.threads.to_string()]),
+    )
+}
+
 /// The columns of the breach list.
 pub const BREACH_COLUMNS: &[&str] = &[
     "thread",

@@ -328,12 +328,32 @@ impl Conditions {
     }
 }
 
-/// The SQL of a breach: the first human reply (or the close, or now) later than the target.
-fn breach_sql(now: &str, crisis: &str, concern: &str, none: &str) -> String {
-    format!(
-        "(COALESCE(t.first_human_reply_at, t.closed_at, {now}) - t.first_inbound_at) > \
-         (CASE WHEN t.risk = 'crisis' THEN {crisis} WHEN t.risk IN ('concern', 'unknown') THEN {concern} ELSE {none} END)"
-    )
+/// The SQL of a thread's answer target and of its breach: the first human reply (or the
+/// close, or now) later than the target. Binds `now` and the three targets.
+struct SlaSql {
+    now: String,
+    target: String,
+    breach: String,
+}
+
+impl Conditions {
+    fn push_sla(&mut self, sla: &SlaTargets, now: i64) -> SlaSql {
+        let now = self.push(Param::Int(now));
+        let crisis = self.push(Param::Int(sla.crisis_ms));
+        let concern = self.push(Param::Int(sla.concern_ms));
+        let none = self.push(Param::Int(sla.none_ms));
+        let target = format!(
+            "(CASE WHEN t.risk = 'crisis' THEN {crisis} WHEN t.risk IN ('concern', 'unknown') THEN {concern} ELSE {none} END)"
+        );
+        let breach = format!(
+            "(COALESCE(t.first_human_reply_at, t.closed_at, {now}) - t.first_inbound_at) > {target}"
+        );
+        SlaSql {
+            now,
+            target,
+            breach,
+        }
+    }
 }
 
 impl SqlStore {
@@ -398,11 +418,7 @@ impl SqlStore {
         now: i64,
     ) -> StoreResult<Vec<GroupCounts>> {
         let mut conditions = Conditions::of(filter);
-        let now_p = conditions.push(Param::Int(now));
-        let crisis = conditions.push(Param::Int(sla.crisis_ms));
-        let concern = conditions.push(Param::Int(sla.concern_ms));
-        let none = conditions.push(Param::Int(sla.none_ms));
-        let breach = breach_sql(&now_p, &crisis, &concern, &none);
+        let SlaSql { breach, .. } = conditions.push_sla(sla, now);
         let key = group.key_sql();
         let sql = format!(
             "SELECT {key} AS g, CAST(COUNT(*) AS BIGINT) AS threads, \
@@ -445,16 +461,16 @@ impl SqlStore {
         limit: i64,
     ) -> StoreResult<Vec<BreachRow>> {
         let mut conditions = Conditions::of(filter);
-        let now_p = conditions.push(Param::Int(now));
-        let crisis = conditions.push(Param::Int(sla.crisis_ms));
-        let concern = conditions.push(Param::Int(sla.concern_ms));
-        let none = conditions.push(Param::Int(sla.none_ms));
+        let SlaSql {
+            now: now_p,
+            target,
+            breach,
+        } = conditions.push_sla(sla, now);
         let limit_p = conditions.push(Param::Int(limit));
-        let breach = breach_sql(&now_p, &crisis, &concern, &none);
         let sql = format!(
             "SELECT t.id, t.token, t.risk, t.language, t.country, t.first_inbound_at, t.first_human_reply_at, \
                COALESCE(t.first_human_reply_at, t.closed_at, {now_p}) - t.first_inbound_at AS waited, \
-               CASE WHEN t.risk = 'crisis' THEN {crisis} WHEN t.risk IN ('concern', 'unknown') THEN {concern} ELSE {none} END AS target \
+               {target} AS target \
              FROM threads t WHERE {conditions} AND {breach} \
              ORDER BY t.risk_rank DESC, t.first_inbound_at, t.id LIMIT {limit_p}",
             conditions = conditions.where_sql()

@@ -523,33 +523,13 @@ pub async fn export_csv(
                 .iter()
                 .map(reports::breach_cells),
         ),
-        "volume" => reports::csv(
-            &["day", "language", "threads"],
-            store
-                .report_volume(filter, ReportGroup::Language)
-                .await?
-                .iter()
-                .map(|row| {
-                    vec![
-                        reports::date_of(row.day),
-                        row.key.clone(),
-                        row.threads.to_string(),
-                    ]
-                }),
+        "volume" => reports::volume_csv(
+            &store.report_volume(filter, ReportGroup::Language).await?,
+            ReportGroup::Language,
         ),
-        "countries" => reports::csv(
-            &["day", "country", "threads"],
-            store
-                .report_volume(filter, ReportGroup::Country)
-                .await?
-                .iter()
-                .map(|row| {
-                    vec![
-                        reports::date_of(row.day),
-                        row.key.clone(),
-                        row.threads.to_string(),
-                    ]
-                }),
+        "countries" => reports::volume_csv(
+            &store.report_volume(filter, ReportGroup::Country).await?,
+            ReportGroup::Country,
         ),
         "auto" => reports::csv(
             &["day", "inbound_messages", "auto_mail"],
