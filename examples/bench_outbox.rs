@@ -69,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
                 template: None,
                 template_note: None,
                 created_at: now,
+                sent_by: None,
             })
             .await?;
     }
