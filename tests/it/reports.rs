@@ -21,6 +21,8 @@ const D: i64 = 24 * H;
 const BASE: i64 = 1_793_577_600_000;
 const NOW: i64 = BASE + 10 * D;
 
+/// One conversation of a timeline table; the arguments are the table's columns.
+#[allow(clippy::too_many_arguments)]
 fn thread(
     n: usize,
     risk: Risk,
