@@ -247,7 +247,8 @@ fn url_encode(value: &str) -> String {
         .collect()
 }
 
-fn hours(ms: f64) -> String {
+/// A chart axis value in milliseconds, as people read durations.
+fn duration_label(ms: f64) -> String {
     human_duration(ms as i64)
 }
 
@@ -382,7 +383,7 @@ pub async fn reports_page(
         sla_concern: human_duration(config.sla.concern_ms),
         sla_none: human_duration(config.sla.none_ms),
         n_breaches: report.total.counts.breaches,
-        breaches: breaches.iter().map(|row| breach_view(row, now)).collect(),
+        breaches: breaches.iter().map(breach_view).collect(),
         live_waiting: live.waiting,
         live: live
             .by_risk
@@ -428,7 +429,7 @@ pub async fn reports_page(
     Ok(Html(state.templates.render("reports", &page)?))
 }
 
-fn breach_view(row: &crate::store::BreachRow, _now: i64) -> BreachView {
+fn breach_view(row: &crate::store::BreachRow) -> BreachView {
     BreachView {
         thread_id: row.thread_id,
         token: row.token.clone(),
@@ -490,7 +491,7 @@ fn trend_chart(weekly: &ResponseReport) -> String {
         "Time to first human reply by week (p50, p90)",
         &labels,
         &[("p50".into(), p50), ("p90".into(), p90)],
-        &hours,
+        &duration_label,
     )
 }
 
