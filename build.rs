@@ -15,18 +15,13 @@ fn main() {
         .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
         .collect();
     files.sort();
-    let mut code = String::from("/// (file name, TOML text) of every crisis lexicon in config/lexicons.\npub const LEXICON_FILES: &[(&str, &str)] = &[\n");
-    for path in &files {
-        println!("cargo:rerun-if-changed={}", path.display());
-        let name = path.file_name().unwrap().to_string_lossy();
-        writeln!(
-            code,
-            "    ({name:?}, include_str!({:?})),",
-            path.display().to_string()
-        )
-        .unwrap();
-    }
-    code.push_str("];\n");
+    let mut code = String::new();
+    embed_files(
+        &mut code,
+        "/// (file name, TOML text) of every crisis lexicon in config/lexicons.",
+        "LEXICON_FILES",
+        &files,
+    );
     // The lexicons' test sentences: examples.tsv and examples/*.tsv (for the unit test).
     let mut example_files = vec![lexicon_dir.join("examples.tsv")];
     if let Ok(entries) = std::fs::read_dir(lexicon_dir.join("examples")) {
@@ -42,18 +37,12 @@ fn main() {
         "cargo:rerun-if-changed={}",
         lexicon_dir.join("examples").display()
     );
-    code.push_str("/// (file name, TSV text) of every file of lexicon test sentences.\n#[allow(dead_code)]\npub const LEXICON_EXAMPLE_FILES: &[(&str, &str)] = &[\n");
-    for path in &example_files {
-        println!("cargo:rerun-if-changed={}", path.display());
-        let name = path.file_name().unwrap().to_string_lossy();
-        writeln!(
-            code,
-            "    ({name:?}, include_str!({:?})),",
-            path.display().to_string()
-        )
-        .unwrap();
-    }
-    code.push_str("];\n");
+    embed_files(
+        &mut code,
+        "/// (file name, TSV text) of every file of lexicon test sentences.\n#[allow(dead_code)]",
+        "LEXICON_EXAMPLE_FILES",
+        &example_files,
+    );
     let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("lexicon_files.rs");
     std::fs::write(out, code).expect("write lexicon_files.rs");
 
@@ -94,4 +83,20 @@ fn main() {
     code.push_str("];\n");
     let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("reply_templates.rs");
     std::fs::write(out, code).expect("write reply_templates.rs");
+}
+
+/// Writes `pub const NAME: &[(&str, &str)]` of (file name, `include_str!` of the file).
+fn embed_files(code: &mut String, doc: &str, name: &str, files: &[std::path::PathBuf]) {
+    writeln!(code, "{doc}\npub const {name}: &[(&str, &str)] = &[").unwrap();
+    for path in files {
+        println!("cargo:rerun-if-changed={}", path.display());
+        let file_name = path.file_name().unwrap().to_string_lossy();
+        writeln!(
+            code,
+            "    ({file_name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .unwrap();
+    }
+    code.push_str("];\n");
 }

@@ -89,35 +89,7 @@ pub enum Command {
     },
     /// Coordinators' reports: response times, answer-target breaches, volume, what waits now.
     /// No message content and no addresses.
-    Report {
-        /// responses, breaches, volume or live.
-        #[arg(default_value = "responses")]
-        kind: String,
-        /// First day (YYYY-MM-DD, UTC); default 27 days before --to.
-        #[arg(long)]
-        from: Option<String>,
-        /// Last day, included (YYYY-MM-DD, UTC); default today.
-        #[arg(long)]
-        to: Option<String>,
-        /// all, week, language, country, risk or navigator (volume: language or country).
-        #[arg(long, default_value = "week")]
-        group_by: String,
-        /// wall, or business (needs reports.business_hours).
-        #[arg(long, default_value = "wall")]
-        clock: String,
-        #[arg(long)]
-        risk: Option<String>,
-        #[arg(long)]
-        language: Option<String>,
-        #[arg(long)]
-        country: Option<String>,
-        /// table, csv or json.
-        #[arg(long, default_value = "table")]
-        format: String,
-        /// Print how long the report took to stderr.
-        #[arg(long)]
-        timing: bool,
-    },
+    Report(ReportOptions),
     /// Writes generated conversations into the database, for demos and report benchmarks.
     /// Never on a production database: the threads look real in every report.
     History {
@@ -219,32 +191,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             "give a FILE, --eval DIR, --eval-language FILE, --eval-crisis DIR or --export-corrections"
         ),
         Command::Queue => print_queue(settings).await,
-        Command::Report {
-            kind,
-            from,
-            to,
-            group_by,
-            clock,
-            risk,
-            language,
-            country,
-            format,
-            timing,
-        } => {
-            let options = ReportOptions {
-                kind,
-                from,
-                to,
-                group_by,
-                clock,
-                risk,
-                language,
-                country,
-                format,
-                timing,
-            };
-            report_command(settings, options).await
-        }
+        Command::Report(options) => report_command(settings, options).await,
         Command::History {
             threads,
             messages,
@@ -334,17 +281,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-struct ReportOptions {
-    kind: String,
-    from: Option<String>,
-    to: Option<String>,
-    group_by: String,
-    clock: String,
-    risk: Option<String>,
-    language: Option<String>,
-    country: Option<String>,
-    format: String,
-    timing: bool,
+#[derive(Debug, clap::Args)]
+pub struct ReportOptions {
+    /// responses, breaches, volume or live.
+    #[arg(default_value = "responses")]
+    pub kind: String,
+    /// First day (YYYY-MM-DD, UTC); default 27 days before --to.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day, included (YYYY-MM-DD, UTC); default today.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// all, week, language, country, risk or navigator (volume: language or country).
+    #[arg(long, default_value = "week")]
+    pub group_by: String,
+    /// wall, or business (needs reports.business_hours).
+    #[arg(long, default_value = "wall")]
+    pub clock: String,
+    #[arg(long)]
+    pub risk: Option<String>,
+    #[arg(long)]
+    pub language: Option<String>,
+    #[arg(long)]
+    pub country: Option<String>,
+    /// table, csv or json.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Print how long the report took to stderr.
+    #[arg(long)]
+    pub timing: bool,
 }
 
 async fn report_command(settings: Settings, options: ReportOptions) -> anyhow::Result<()> {
@@ -795,7 +760,7 @@ async fn print_queue(settings: Settings) -> anyhow::Result<()> {
     for entry in &entries {
         let waited = entry
             .waiting_since
-            .map(|since| web::human_duration(now - since))
+            .map(|since| crate::clock::human_duration(now - since))
             .unwrap_or_else(|| "-".into());
         writeln!(
             stdout,

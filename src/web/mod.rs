@@ -11,7 +11,7 @@ mod reports;
 mod security;
 pub mod thread;
 
-use crate::clock::now_ms;
+use crate::clock::{human_duration, now_ms};
 use crate::domain::EmailAddress;
 use crate::store::{QueueEntry, Store};
 use auth::{CurrentUser, FAILED_LOGIN_WINDOW_MS, MAX_FAILED_LOGINS};
@@ -635,5 +635,3 @@ fn queue_row(entry: &QueueEntry, now: i64, sla: &crate::store::SlaTargets) -> Qu
         claimed_by: entry.claimed_by_name.clone().unwrap_or_default(),
     }
 }
-
-pub use crate::clock::human_duration;
