@@ -116,9 +116,16 @@ pub fn generate_batch(
         spec.n_messages.saturating_sub(spec.n_threads) as f64 / spec.n_threads.max(1) as f64;
     let start_ms = spec.end_ms - spec.days * DAY;
     let mut threads = Vec::with_capacity(last.saturating_sub(first));
+    // Batch by batch through the span, as a real database fills: threads are created when
+    // their first message arrives, so rows lie in time order, which the reports' range
+    // scans depend on.
+    let n_batches = spec.n_threads.div_ceil(size.max(1)).max(1) as i64;
+    let days = spec.days.max(1);
+    let day_from = days * index as i64 / n_batches;
+    let day_to = (days * (index as i64 + 1) / n_batches).max(day_from + 1);
     for n in first..last {
-        // Spread over the span, busier on weekdays and in the day.
-        let day = rng.gen_range(0..spec.days.max(1));
+        // Spread over the batch's days, busier in the day.
+        let day = rng.gen_range(day_from..day_to);
         let mut first_at = start_ms + day * DAY + around(&mut rng, 14 * HOUR).min(DAY - MINUTE);
         if first_at >= spec.end_ms {
             first_at = spec.end_ms - rng.gen_range(MINUTE..12 * HOUR);
@@ -242,6 +249,7 @@ pub fn generate_batch(
         }
         threads.push(thread);
     }
+    threads.sort_by_key(|thread| thread.inbound[0].received_at);
     threads
 }
 

@@ -1,7 +1,7 @@
 //! Coordinators' reports: response times (acknowledgement, first human reply, resolution)
 //! as percentiles with their counts, answer-target breaches, what waits now, and volume.
 //!
-//! The store aggregates in SQL ([`crate::store::Store::report_percentiles`] and friends);
+//! The store aggregates in SQL ([`crate::store::Store::report_groups`] and friends);
 //! this module adds the business-hours clock, labels, and the table, CSV and JSON forms
 //! that the command line and the web app both print, so both show the same numbers.
 //! Reports carry ids, codes, counts and times only: no content, subjects or addresses.
@@ -14,8 +14,8 @@ use crate::clock::human_duration;
 use crate::config::Settings;
 use crate::domain::Risk;
 use crate::store::{
-    GroupCounts, Metric, Percentiles, ReportFilter, ReportGroup, SlaTargets, Store, StoreResult,
-    TimelineRow,
+    GroupAggregate, GroupCounts, Metric, Percentiles, ReportFilter, ReportGroup, SlaTargets, Store,
+    StoreResult, TimelineRow,
 };
 use calendar::Calendar;
 use serde::Serialize;
@@ -132,6 +132,9 @@ pub struct ResponseReport {
     pub rows: Vec<ReportRow>,
     /// All threads of the report together.
     pub total: ReportRow,
+    /// Threads per band of [`crate::store::HISTOGRAM_BOUNDS_MS`] by wall-clock time to the
+    /// first human reply, all groups together.
+    pub first_reply_histogram: Vec<i64>,
 }
 
 /// Nearest-rank percentiles of some durations (the same definition as the SQL).
@@ -153,6 +156,7 @@ pub fn percentiles(mut values: Vec<i64>) -> Option<Percentiles> {
 
 /// Builds the response-time report: counts and breaches always in wall-clock time (the
 /// targets are promises to people, who wait on the wall clock), percentiles on the clock asked.
+/// One pass over the range gives the groups; the total is their sum, not a second pass.
 pub async fn response_report(
     store: &dyn Store,
     config: &ReportConfig,
@@ -160,12 +164,71 @@ pub async fn response_report(
     now: i64,
 ) -> StoreResult<ResponseReport> {
     let labels = Labels::load(store, request.group).await?;
-    let mut rows = group_rows(store, config, request, request.group, now, &labels).await?;
-    let mut total = group_rows(store, config, request, ReportGroup::All, now, &labels)
-        .await?
-        .pop()
-        .unwrap_or_else(|| empty_row("all", "All"));
-    total.label = "All".into();
+    let groups = store
+        .report_groups(&request.filter, request.group, &config.sla, now)
+        .await?;
+    let business = match request.clock {
+        Clock::Wall => None,
+        Clock::Business => Some(business_durations(
+            config,
+            &store
+                .report_timelines(&request.filter, request.group)
+                .await?,
+        )),
+    };
+    let mut total_counts = GroupCounts {
+        key: "all".into(),
+        ..GroupCounts::default()
+    };
+    let mut total_durations: [Vec<i64>; 3] = Default::default();
+    let mut rows = Vec::with_capacity(groups.len());
+    for group in groups {
+        let GroupAggregate { counts, durations } = group;
+        add_counts(&mut total_counts, &counts);
+        let key = counts.key.clone();
+        let mut stats: [Option<Percentiles>; 3] = [None; 3];
+        for metric in Metric::ALL {
+            let index = metric.index();
+            let values = match &business {
+                Some(business) => business
+                    .get(&(key.clone(), metric))
+                    .cloned()
+                    .unwrap_or_default(),
+                None => durations[index].clone(),
+            };
+            total_durations[index].extend_from_slice(&values);
+            stats[index] = percentiles(values);
+        }
+        rows.push((
+            ReportRow {
+                label: labels.label(request.group, &key),
+                key,
+                counts,
+                acknowledgement: stats[0],
+                first_reply: stats[1],
+                resolution: stats[2],
+            },
+            durations,
+        ));
+    }
+    // The histogram is on the wall clock whatever the clock asked.
+    let first_reply_histogram = {
+        let mut all = Vec::new();
+        for (_, durations) in &rows {
+            all.extend_from_slice(&durations[Metric::FirstReply.index()]);
+        }
+        crate::store::histogram(&all)
+    };
+    let [ack, reply, resolution] = total_durations.map(percentiles);
+    let total = ReportRow {
+        key: "all".into(),
+        label: "All".into(),
+        counts: total_counts,
+        acknowledgement: ack,
+        first_reply: reply,
+        resolution,
+    };
+    let mut rows: Vec<ReportRow> = rows.into_iter().map(|(row, _)| row).collect();
     if request.group == ReportGroup::Risk {
         rows.sort_by_key(|row| Risk::parse(&row.key).map_or(0, |risk| -risk.rank()));
     }
@@ -177,69 +240,27 @@ pub async fn response_report(
         sla: config.sla,
         rows,
         total,
+        first_reply_histogram,
     })
 }
 
-fn empty_row(key: &str, label: &str) -> ReportRow {
-    ReportRow {
-        key: key.into(),
-        label: label.into(),
-        counts: GroupCounts {
-            key: key.into(),
-            ..GroupCounts::default()
-        },
-        acknowledgement: None,
-        first_reply: None,
-        resolution: None,
-    }
+fn add_counts(total: &mut GroupCounts, counts: &GroupCounts) {
+    total.threads += counts.threads;
+    total.acknowledged += counts.acknowledged;
+    total.replied += counts.replied;
+    total.resolved += counts.resolved;
+    total.waiting += counts.waiting;
+    total.breaches += counts.breaches;
+    total.replies += counts.replies;
+    total.reopens += counts.reopens;
 }
 
-async fn group_rows(
-    store: &dyn Store,
-    config: &ReportConfig,
-    request: &ReportRequest,
-    group: ReportGroup,
-    now: i64,
-    labels: &Labels,
-) -> StoreResult<Vec<ReportRow>> {
-    let counts = store
-        .report_counts(&request.filter, group, &config.sla, now)
-        .await?;
-    let mut stats: HashMap<(String, Metric), Percentiles> = HashMap::new();
-    match request.clock {
-        Clock::Wall => {
-            for row in store.report_percentiles(&request.filter, group).await? {
-                stats.insert((row.key, row.metric), row.stats);
-            }
-        }
-        Clock::Business => {
-            let timelines = store.report_timelines(&request.filter, group).await?;
-            stats = business_percentiles(config, &timelines);
-        }
-    }
-    Ok(counts
-        .into_iter()
-        .map(|counts| {
-            let key = counts.key.clone();
-            let take = |metric| stats.get(&(key.clone(), metric)).copied();
-            ReportRow {
-                label: labels.label(group, &key),
-                acknowledgement: take(Metric::Acknowledgement),
-                first_reply: take(Metric::FirstReply),
-                resolution: take(Metric::Resolution),
-                key: key.clone(),
-                counts,
-            }
-        })
-        .collect())
-}
-
-/// Percentiles of business time per group and metric, each thread on the calendar of the
+/// Durations in business time per group and metric, each thread on the calendar of the
 /// team that answered it (the default team's before anyone did).
-fn business_percentiles(
+fn business_durations(
     config: &ReportConfig,
     timelines: &[TimelineRow],
-) -> HashMap<(String, Metric), Percentiles> {
+) -> HashMap<(String, Metric), Vec<i64>> {
     let mut values: HashMap<(String, Metric), Vec<i64>> = HashMap::new();
     for row in timelines {
         let Some(calendar) = config.calendar_of(&row.team) else {
@@ -259,9 +280,6 @@ fn business_percentiles(
         }
     }
     values
-        .into_iter()
-        .filter_map(|(key, values)| Some((key, percentiles(values)?)))
-        .collect()
 }
 
 /// Human labels of group keys: week starts as dates, navigators by name.

@@ -18,7 +18,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 pub use reports::{
-    AutoShareRow, BreachRow, GroupCounts, GroupPercentiles, HistoryMessage, HistoryThread,
+    histogram, AutoShareRow, BreachRow, GroupAggregate, GroupCounts, HistoryMessage, HistoryThread,
     LiveRisk, LiveThread, LiveView, Metric, Percentiles, ReportFilter, ReportGroup, SlaTargets,
     TimelineRow, VolumeRow, HISTOGRAM_BOUNDS_MS,
 };
@@ -389,8 +389,8 @@ pub trait Store: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<OutboxItem>>;
 
-    /// The server accepted the mail: never send it again.
-    async fn mark_outbox_sent(&self, id: i64, now: i64) -> StoreResult<()>;
+    /// The server accepted these mails: never send them again. One transaction for all.
+    async fn mark_outbox_sent(&self, ids: &[i64], now: i64) -> StoreResult<()>;
 
     /// A transient failure: try again at `next_attempt_at`.
     async fn mark_outbox_retry(
@@ -547,21 +547,15 @@ pub trait Store: Send + Sync {
     /// The team whose business hours apply to a navigator's replies ("" is the default team).
     async fn set_user_team(&self, user_id: i64, team: &str) -> StoreResult<()>;
 
-    /// Reports: nearest-rank percentiles of the three response times per group.
-    async fn report_percentiles(
-        &self,
-        filter: &ReportFilter,
-        group: ReportGroup,
-    ) -> StoreResult<Vec<GroupPercentiles>>;
-
-    /// Reports: thread counts and answer-target breaches per group.
-    async fn report_counts(
+    /// Reports: per group, thread counts, answer-target breaches and the durations of the
+    /// three response times (for percentiles), in one pass over the range.
+    async fn report_groups(
         &self,
         filter: &ReportFilter,
         group: ReportGroup,
         sla: &SlaTargets,
         now: i64,
-    ) -> StoreResult<Vec<GroupCounts>>;
+    ) -> StoreResult<Vec<GroupAggregate>>;
 
     /// Reports: the threads that missed their answer target, crisis first, oldest first.
     async fn report_breaches(
@@ -578,13 +572,6 @@ pub trait Store: Send + Sync {
         filter: &ReportFilter,
         group: ReportGroup,
     ) -> StoreResult<Vec<TimelineRow>>;
-
-    /// Reports: how many threads fall in each bucket of [`HISTOGRAM_BOUNDS_MS`] for a metric.
-    async fn report_histogram(
-        &self,
-        filter: &ReportFilter,
-        metric: Metric,
-    ) -> StoreResult<Vec<i64>>;
 
     /// Reports: what waits at `now` (claims that expired by then do not count).
     async fn report_live(&self, now: i64) -> StoreResult<LiveView>;

@@ -826,9 +826,10 @@ impl Store for SqlStore {
         Ok(items)
     }
 
-    async fn mark_outbox_sent(&self, id: i64, now: i64) -> StoreResult<()> {
+    async fn mark_outbox_sent(&self, ids: &[i64], now: i64) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let thread: Option<(i64, String)> = sqlx::query_as(
+        for &id in ids {
+            let thread: Option<(i64, String)> = sqlx::query_as(
             "UPDATE outbox SET status = 'sent', sent_at = $1, lease_until = NULL, last_error = NULL WHERE id = $2 \
              RETURNING thread_id, kind",
         )
@@ -836,10 +837,10 @@ impl Store for SqlStore {
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some((thread_id, kind)) = thread {
-            if kind == "reply" {
-                // The first reply's navigator is who the thread is reported under.
-                sqlx::query(
+            if let Some((thread_id, kind)) = thread {
+                if kind == "reply" {
+                    // The first reply's navigator is who the thread is reported under.
+                    sqlx::query(
                     "UPDATE threads SET first_human_reply_at = COALESCE(first_human_reply_at, $1), \
                        first_reply_by = CASE WHEN first_human_reply_at IS NULL \
                          THEN (SELECT sent_by FROM outbox WHERE id = $3) ELSE first_reply_by END, \
@@ -850,12 +851,13 @@ impl Store for SqlStore {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            } else {
-                sqlx::query("UPDATE threads SET acknowledged_at = COALESCE(acknowledged_at, $1), updated_at = $1 WHERE id = $2")
+                } else {
+                    sqlx::query("UPDATE threads SET acknowledged_at = COALESCE(acknowledged_at, $1), updated_at = $1 WHERE id = $2")
                     .bind(now)
                     .bind(thread_id)
                     .execute(&mut *tx)
                     .await?;
+                }
             }
         }
         tx.commit().await?;
@@ -1376,23 +1378,14 @@ impl Store for SqlStore {
     }
 
     #[instrument(skip_all)]
-    async fn report_percentiles(
-        &self,
-        filter: &ReportFilter,
-        group: ReportGroup,
-    ) -> StoreResult<Vec<GroupPercentiles>> {
-        self.report_percentiles_impl(filter, group).await
-    }
-
-    #[instrument(skip_all)]
-    async fn report_counts(
+    async fn report_groups(
         &self,
         filter: &ReportFilter,
         group: ReportGroup,
         sla: &SlaTargets,
         now: i64,
-    ) -> StoreResult<Vec<GroupCounts>> {
-        self.report_counts_impl(filter, group, sla, now).await
+    ) -> StoreResult<Vec<GroupAggregate>> {
+        self.report_groups_impl(filter, group, sla, now).await
     }
 
     #[instrument(skip_all)]
@@ -1413,15 +1406,6 @@ impl Store for SqlStore {
         group: ReportGroup,
     ) -> StoreResult<Vec<TimelineRow>> {
         self.report_timelines_impl(filter, group).await
-    }
-
-    #[instrument(skip_all)]
-    async fn report_histogram(
-        &self,
-        filter: &ReportFilter,
-        metric: Metric,
-    ) -> StoreResult<Vec<i64>> {
-        self.report_histogram_impl(filter, metric).await
     }
 
     #[instrument(skip_all)]

@@ -274,7 +274,7 @@ pub async fn reports_page(
     let live = store.report_live(now).await?;
 
     // The distribution of first-reply times.
-    let histogram = store.report_histogram(filter, Metric::FirstReply).await?;
+    let histogram = &report.first_reply_histogram;
     let bucket_labels = [
         "< 15 min",
         "15-60 min",
@@ -287,7 +287,7 @@ pub async fn reports_page(
     ];
     let bars: Vec<(String, f64)> = bucket_labels
         .iter()
-        .zip(&histogram)
+        .zip(histogram)
         .map(|(label, n)| (label.to_string(), *n as f64))
         .collect();
     debug_assert_eq!(bucket_labels.len(), HISTOGRAM_BOUNDS_MS.len() + 1);

@@ -201,11 +201,11 @@ on_both_backends! {
 
     async fn grouping_by_week_language_and_navigator(db: TestDb) {
         let (ana, ben) = timelines(db.store.as_ref()).await;
-        let by_week = db.store.report_counts(&filter(), ReportGroup::Week, &sla(), NOW).await.unwrap();
-        let weeks: Vec<(String, i64)> = by_week.iter().map(|g| (g.key.clone(), g.threads)).collect();
+        let by_week = db.store.report_groups(&filter(), ReportGroup::Week, &sla(), NOW).await.unwrap();
+        let weeks: Vec<(String, i64)> = by_week.iter().map(|g| (g.counts.key.clone(), g.counts.threads)).collect();
         assert_eq!(weeks, [(BASE.to_string(), 4), ((BASE + 7 * D).to_string(), 1)]);
-        let by_language = db.store.report_counts(&filter(), ReportGroup::Language, &sla(), NOW).await.unwrap();
-        let languages: Vec<(String, i64)> = by_language.iter().map(|g| (g.key.clone(), g.threads)).collect();
+        let by_language = db.store.report_groups(&filter(), ReportGroup::Language, &sla(), NOW).await.unwrap();
+        let languages: Vec<(String, i64)> = by_language.iter().map(|g| (g.counts.key.clone(), g.counts.threads)).collect();
         assert_eq!(languages, [("de".into(), 1), ("en".into(), 2), ("es".into(), 2)]);
         let request = ReportRequest { filter: filter(), group: ReportGroup::Navigator, clock: Clock::Wall };
         let report = reports::response_report(db.store.as_ref(), &config(false), &request, NOW).await.unwrap();
@@ -216,10 +216,10 @@ on_both_backends! {
             (ben.to_string(), "<b>Ben</b>".into(), 2),
         ]);
         let narrowed = ReportFilter { risk: Some(Risk::Crisis), language: Some("en".into()), ..filter() };
-        let counts = db.store.report_counts(&narrowed, ReportGroup::All, &sla(), NOW).await.unwrap();
-        assert_eq!(counts[0].threads, 2);
+        let groups = db.store.report_groups(&narrowed, ReportGroup::All, &sla(), NOW).await.unwrap();
+        assert_eq!(groups[0].counts.threads, 2);
         let outside = ReportFilter { from: BASE + 20 * D, to: BASE + 21 * D, ..filter() };
-        assert!(db.store.report_counts(&outside, ReportGroup::All, &sla(), NOW).await.unwrap().is_empty());
+        assert!(db.store.report_groups(&outside, ReportGroup::All, &sla(), NOW).await.unwrap().is_empty());
     }
 
     async fn business_hours_leave_out_nights_and_weekends(db: TestDb) {
@@ -242,8 +242,9 @@ on_both_backends! {
         assert_eq!(live.by_risk[0].risk, Risk::None);
         assert_eq!(live.by_risk[0].oldest_waiting_since, BASE + 13 * H);
         assert!(live.unclaimed_crisis.is_empty());
-        let histogram = db.store.report_histogram(&filter(), Metric::FirstReply).await.unwrap();
-        assert_eq!(histogram, [0, 1, 2, 1, 0, 0, 0, 0]);
+        let request = ReportRequest { filter: filter(), group: ReportGroup::Language, clock: Clock::Wall };
+        let report = reports::response_report(db.store.as_ref(), &config(false), &request, NOW).await.unwrap();
+        assert_eq!(report.first_reply_histogram, [0, 1, 2, 1, 0, 0, 0, 0]);
         let volume = db.store.report_volume(&filter(), ReportGroup::Language).await.unwrap();
         let days: Vec<(i64, &str, i64)> = volume.iter().map(|v| (v.day, v.key.as_str(), v.threads)).collect();
         assert_eq!(days, [(BASE, "en", 2), (BASE, "es", 2), (BASE + 8 * D, "de", 1)]);
@@ -317,23 +318,22 @@ on_both_backends! {
         store.enqueue_reply(&reply, BASE).await.unwrap().expect("queued");
         let claimed = store.claim_outbox(BASE + H, 60_000, 10).await.unwrap();
         assert_eq!(claimed.len(), 1);
-        store.mark_outbox_sent(claimed[0].id, BASE + 2 * H).await.unwrap();
+        store.mark_outbox_sent(&[claimed[0].id], BASE + 2 * H).await.unwrap();
         store.set_thread_status(thread_id, ThreadStatus::Closed, BASE + 3 * H).await.unwrap();
         // The person writes again: the thread reopens, and that is counted.
         let again = store.record_message(&inbound(raws[1].id(), "b@example.org", BASE + 4 * H, &["r1@example.org"])).await.unwrap();
         assert_eq!(again.thread_id, thread_id);
 
         let filter = ReportFilter { from: BASE, to: BASE + D, ..ReportFilter::default() };
-        let counts = store.report_counts(&filter, ReportGroup::Navigator, &sla(), BASE + 5 * H).await.unwrap();
-        assert_eq!(counts.len(), 1);
-        assert_eq!(counts[0].key, ana.to_string(), "reported under the navigator who replied");
-        assert_eq!((counts[0].replies, counts[0].reopens, counts[0].resolved), (1, 1, 0));
-        let stats = store.report_percentiles(&filter, ReportGroup::All).await.unwrap();
-        let reply_stats = stats.iter().find(|s| s.metric == Metric::FirstReply).unwrap();
-        assert_eq!(reply_stats.stats.p50, 2 * H, "first message to the reply's acceptance");
+        let groups = store.report_groups(&filter, ReportGroup::Navigator, &sla(), BASE + 5 * H).await.unwrap();
+        assert_eq!(groups.len(), 1);
+        let counts = &groups[0].counts;
+        assert_eq!(counts.key, ana.to_string(), "reported under the navigator who replied");
+        assert_eq!((counts.replies, counts.reopens, counts.resolved), (1, 1, 0));
+        assert_eq!(groups[0].durations(Metric::FirstReply), [2 * H], "first message to the reply's acceptance");
 
         // Marked spam: out of the reports.
         store.set_thread_excluded(thread_id, true, BASE + 6 * H).await.unwrap();
-        assert!(store.report_counts(&filter, ReportGroup::All, &sla(), BASE + 7 * H).await.unwrap().is_empty());
+        assert!(store.report_groups(&filter, ReportGroup::All, &sla(), BASE + 7 * H).await.unwrap().is_empty());
     }
 }
