@@ -11,6 +11,7 @@ pub mod domain;
 pub mod eval;
 pub mod ingest;
 pub mod mail;
+pub mod net;
 pub mod replies;
 pub mod reports;
 pub mod resources;

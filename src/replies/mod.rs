@@ -4,6 +4,7 @@
 pub mod ack;
 pub mod context;
 pub mod outbox;
+pub mod smtp;
 pub mod templates;
 
 /// The From header of our mail: `Name <address>`, or the address alone.

@@ -7,17 +7,15 @@
 //! row `sending`; when its lease expires it is sent again with the same Message-ID, which mail
 //! clients show once.
 
+use super::smtp::{SmtpClient, SmtpError};
 use crate::clock::now_ms;
-use crate::config::{OutgoingSettings, TlsMode, TransportKind};
+use crate::config::{OutgoingSettings, TransportKind};
 use crate::store::{OutboxItem, Store};
 use anyhow::Context;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use secrecy::ExposeSecret;
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -25,8 +23,9 @@ use tracing::{info, warn};
 
 /// How long a worker owns a row it took; after that another worker (or a restart) retries it.
 const LEASE_MS: i64 = 5 * 60_000;
-const BATCH: i64 = 32;
-/// Mails in flight at once (lettre's SMTP pool keeps up to ten connections).
+/// Rows one pass takes (one claim transaction).
+const BATCH: i64 = 128;
+/// Mails in flight at once, each on its own connection (`smtp::MAX_IDLE` are kept).
 const CONCURRENT_SENDS: usize = 8;
 
 /// RFC 3834: this mail was written by a machine, in reply to a person.
@@ -66,7 +65,7 @@ impl Header for AutoResponseSuppress {
 }
 
 pub enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(SmtpClient),
     File(AsyncFileTransport<Tokio1Executor>),
 }
 
@@ -93,41 +92,19 @@ impl Transport {
                     &settings.file_dir,
                 ))
             }
-            TransportKind::Smtp => {
-                let tls = match settings.tls {
-                    TlsMode::None => Tls::None,
-                    TlsMode::Starttls => Tls::Required(
-                        TlsParameters::new(settings.host.clone()).context("TLS parameters")?,
-                    ),
-                    TlsMode::Implicit => Tls::Wrapper(
-                        TlsParameters::new(settings.host.clone()).context("TLS parameters")?,
-                    ),
-                };
-                let mut builder =
-                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(settings.host.clone())
-                        .port(settings.port)
-                        .tls(tls)
-                        .timeout(Some(Duration::from_secs(60)));
-                if !settings.username.is_empty() {
-                    builder = builder.credentials(Credentials::new(
-                        settings.username.clone(),
-                        settings.password.expose_secret().to_string(),
-                    ));
-                }
-                Transport::Smtp(builder.build())
-            }
+            TransportKind::Smtp => Transport::Smtp(SmtpClient::new(settings)),
         })
     }
 
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
-            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|error| {
-                if error.is_permanent() {
-                    SendError::Permanent(error.to_string())
-                } else {
-                    SendError::Transient(error.to_string())
-                }
-            }),
+            Transport::Smtp(smtp) => smtp
+                .send(message.envelope(), &message.formatted())
+                .await
+                .map_err(|error| match error {
+                    SmtpError::Permanent(error) => SendError::Permanent(error),
+                    SmtpError::Transient(error) => SendError::Transient(error),
+                }),
             Transport::File(file) => file
                 .send(message)
                 .await
@@ -222,56 +199,72 @@ impl OutboxWorker {
         for item in &items {
             let message = build_message(item);
             sends.push(async move {
-                match message {
+                let result = match message {
                     Ok(message) => transport.send(message).await,
                     Err(error) => Err(error),
-                }
+                };
+                (item, result)
             });
         }
-        let results: Vec<Result<(), SendError>> = futures::stream::iter(sends)
-            .buffered(CONCURRENT_SENDS)
-            .collect()
-            .await;
-        for (item, result) in items.iter().zip(results) {
-            match result {
-                Ok(()) => {
-                    self.store.mark_outbox_sent(item.id, now_ms()).await?;
+        // Each row is marked as soon as its own exchange ends, not after the batch: a crash
+        // then resends at most the mails still in flight.
+        let mut results = futures::stream::iter(sends).buffer_unordered(CONCURRENT_SENDS);
+        while let Some(first) = results.next().await {
+            // Every exchange that has ended by now is marked in one transaction.
+            let mut ended = vec![first];
+            while let Some(Some(more)) = results.next().now_or_never() {
+                ended.push(more);
+            }
+            let sent: Vec<&OutboxItem> = ended
+                .iter()
+                .filter(|(_, result)| result.is_ok())
+                .map(|(item, _)| *item)
+                .collect();
+            if !sent.is_empty() {
+                let ids: Vec<i64> = sent.iter().map(|item| item.id).collect();
+                self.store.mark_outbox_sent(&ids, now_ms()).await?;
+                for item in sent {
                     info!(outbox_id = item.id, thread_id = item.thread_id, kind = %item.kind, "mail sent");
                 }
-                Err(SendError::Permanent(error)) => {
-                    self.store.mark_outbox_failed(item.id, &error).await?;
-                    warn!(
-                        outbox_id = item.id,
-                        thread_id = item.thread_id,
-                        "mail refused for good"
-                    );
-                }
-                Err(SendError::Transient(error)) if item.attempts >= self.max_attempts => {
-                    self.store
-                        .mark_outbox_failed(
-                            item.id,
-                            &format!("gave up after {} attempts: {error}", item.attempts),
-                        )
-                        .await?;
-                    warn!(
-                        outbox_id = item.id,
-                        thread_id = item.thread_id,
-                        attempts = item.attempts,
-                        "mail given up"
-                    );
-                }
-                Err(SendError::Transient(error)) => {
-                    let delay = backoff_ms(item.attempts);
-                    self.store
-                        .mark_outbox_retry(item.id, now_ms() + delay, &error)
-                        .await?;
-                    warn!(
-                        outbox_id = item.id,
-                        thread_id = item.thread_id,
-                        attempts = item.attempts,
-                        retry_in_ms = delay,
-                        "mail deferred"
-                    );
+            }
+            for (item, result) in ended {
+                let Err(error) = result else { continue };
+                match error {
+                    SendError::Permanent(error) => {
+                        self.store.mark_outbox_failed(item.id, &error).await?;
+                        warn!(
+                            outbox_id = item.id,
+                            thread_id = item.thread_id,
+                            "mail refused for good"
+                        );
+                    }
+                    SendError::Transient(error) if item.attempts >= self.max_attempts => {
+                        self.store
+                            .mark_outbox_failed(
+                                item.id,
+                                &format!("gave up after {} attempts: {error}", item.attempts),
+                            )
+                            .await?;
+                        warn!(
+                            outbox_id = item.id,
+                            thread_id = item.thread_id,
+                            attempts = item.attempts,
+                            "mail given up"
+                        );
+                    }
+                    SendError::Transient(error) => {
+                        let delay = backoff_ms(item.attempts);
+                        self.store
+                            .mark_outbox_retry(item.id, now_ms() + delay, &error)
+                            .await?;
+                        warn!(
+                            outbox_id = item.id,
+                            thread_id = item.thread_id,
+                            attempts = item.attempts,
+                            retry_in_ms = delay,
+                            "mail deferred"
+                        );
+                    }
                 }
             }
         }

@@ -18,13 +18,8 @@ use async_trait::async_trait;
 use futures::TryStreamExt;
 use rand::Rng;
 use secrecy::ExposeSecret;
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -32,52 +27,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// RFC 2177: clients should renew IDLE at least every 29 minutes.
 const MAX_IDLE: Duration = Duration::from_secs(25 * 60);
 
-/// A plain or TLS connection; async-imap wants one concrete stream type.
-#[derive(Debug)]
-pub enum ImapStream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for ImapStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ImapStream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
-            ImapStream::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for ImapStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            ImapStream::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
-            ImapStream::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ImapStream::Plain(stream) => Pin::new(stream).poll_flush(cx),
-            ImapStream::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            ImapStream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
-            ImapStream::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
+/// async-imap wants one concrete stream type.
+pub type ImapStream = crate::net::NetStream;
 
 pub type ImapSession = Session<ImapStream>;
 
@@ -375,16 +326,12 @@ pub fn uid_set(sorted_uids: &[u32]) -> String {
 
 /// Opens a session: TCP, TLS as configured, greeting, LOGIN.
 pub async fn connect(settings: &ImapSettings) -> anyhow::Result<ImapSession> {
-    let address = (settings.host.as_str(), settings.port);
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
-        .await
-        .context("connecting to the IMAP server timed out")?
-        .context("connecting to the IMAP server")?;
-    tcp.set_nodelay(true).ok();
+    let tcp =
+        crate::net::tcp_connect(&settings.host, settings.port, CONNECT_TIMEOUT, "IMAP").await?;
     let client = match settings.tls {
         TlsMode::None => greet(async_imap::Client::new(ImapStream::Plain(tcp))).await?,
         TlsMode::Implicit => {
-            let tls = tls_connect(&settings.host, tcp).await?;
+            let tls = crate::net::tls_connect(&settings.host, tcp, "IMAP").await?;
             greet(async_imap::Client::new(ImapStream::Tls(Box::new(tls)))).await?
         }
         TlsMode::Starttls => {
@@ -396,7 +343,7 @@ pub async fn connect(settings: &ImapSettings) -> anyhow::Result<ImapSession> {
             let ImapStream::Plain(tcp) = plain.into_inner() else {
                 bail!("STARTTLS on a connection that is already encrypted");
             };
-            let tls = tls_connect(&settings.host, tcp).await?;
+            let tls = crate::net::tls_connect(&settings.host, tcp, "IMAP").await?;
             async_imap::Client::new(ImapStream::Tls(Box::new(tls)))
         }
     };
@@ -416,28 +363,6 @@ async fn greet(
         .context("reading the IMAP greeting")?
         .context("the IMAP server closed the connection before its greeting")?;
     Ok(client)
-}
-
-async fn tls_connect(
-    host: &str,
-    tcp: TcpStream,
-) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .context("TLS protocol versions")?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let server_name = rustls::pki_types::ServerName::try_from(host.to_string())
-        .context("the IMAP host is not a valid TLS name")?;
-    connector
-        .connect(server_name, tcp)
-        .await
-        .context("TLS handshake with the IMAP server")
 }
 
 #[cfg(test)]
