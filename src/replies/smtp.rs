@@ -4,7 +4,8 @@
 //! and its terminating `.` are two writes, so Nagle's algorithm held the terminator until
 //! the server's delayed acknowledgement, about 40 ms, on every mail. Here each connection is
 //! opened by [`crate::net::tcp_connect`] (no delay), TLS is negotiated as configured, and
-//! idle connections are kept for the next mail and checked with `NOOP` before reuse.
+//! idle connections are kept for the next mail and checked with `NOOP` when they have been
+//! idle for more than two seconds.
 
 use crate::config::{OutgoingSettings, TlsMode};
 use crate::net::NetStream;
@@ -15,13 +16,16 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use secrecy::ExposeSecret;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest one mail's exchange may take, connection included.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle connections kept for reuse (the worker sends this many mails at once).
 const MAX_IDLE: usize = 8;
+/// A connection idle for longer is checked with `NOOP` before it carries a mail: servers
+/// close idle sessions, and a mail should not wait for a retry because of that.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(2);
 
 /// Why a mail was not sent.
 #[derive(Debug)]
@@ -38,7 +42,7 @@ pub struct SmtpClient {
     tls: TlsMode,
     credentials: Option<Credentials>,
     hello: ClientId,
-    idle: Mutex<Vec<AsyncSmtpConnection>>,
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
 }
 
 impl SmtpClient {
@@ -92,12 +96,14 @@ impl SmtpClient {
         }
     }
 
-    /// An idle connection that still answers `NOOP`, if there is one.
+    /// An idle connection, checked with `NOOP` when it has been idle for a while.
     async fn reusable(&self) -> Option<AsyncSmtpConnection> {
         loop {
-            let candidate = self.idle.lock().ok()?.pop()?;
-            let mut connection = candidate;
-            if !connection.has_broken() && connection.test_connected().await {
+            let (mut connection, since) = self.idle.lock().ok()?.pop()?;
+            if connection.has_broken() {
+                continue;
+            }
+            if since.elapsed() < CHECK_AFTER_IDLE || connection.test_connected().await {
                 return Some(connection);
             }
             connection.abort().await;
@@ -107,7 +113,7 @@ impl SmtpClient {
     fn keep(&self, connection: AsyncSmtpConnection) {
         if let Ok(mut idle) = self.idle.lock() {
             if idle.len() < MAX_IDLE {
-                idle.push(connection);
+                idle.push((connection, Instant::now()));
             }
         }
     }
