@@ -380,6 +380,30 @@ mod tests {
     }
 
     #[test]
+    fn raises_none_to_concern_but_leaves_risk_unknown_to_a_crisis_score() {
+        let text = "I'm not suicidal, but I can't sleep and I'm scared";
+        let scores = model().score(&format!("\n{text}"));
+        assert_eq!(model().says(scores), Risk::Concern, "{scores:?}");
+        let at = |value| Detected {
+            value,
+            confidence: 0.5,
+            evidence: Vec::new(),
+        };
+        assert_eq!(
+            combine(at(Risk::None), "", text, ClassifierUse::Decide).value,
+            Risk::Concern
+        );
+        assert_eq!(
+            combine(at(Risk::None), "", text, ClassifierUse::Evidence).value,
+            Risk::None
+        );
+        assert_eq!(
+            combine(at(Risk::Unknown), "", text, ClassifierUse::Decide).value,
+            Risk::Unknown
+        );
+    }
+
+    #[test]
     fn never_lowers_a_lexicon_crisis() {
         let lexicon_crisis = Detected {
             value: Risk::Crisis,
