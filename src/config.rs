@@ -270,6 +270,10 @@ pub struct MailSettings {
 pub struct TriageSettings {
     /// The languages this deployment serves (ISO 639-1); short texts are restricted to them.
     pub languages: Vec<String>,
+    /// `decide` (the learned crisis detector may raise the risk), `evidence` (its scores are
+    /// shown, the lexicons decide) or `off`.
+    #[serde(default)]
+    pub classifier: crate::triage::classifier::ClassifierUse,
 }
 
 impl Settings {

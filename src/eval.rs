@@ -4,6 +4,7 @@
 
 use crate::domain::{AutoKind, Risk};
 use crate::mail::parse_message;
+use crate::triage::classifier::ClassifierUse;
 use crate::triage::{self, SenderHistory, TriageConfig};
 use anyhow::Context;
 use serde::Serialize;
@@ -641,9 +642,33 @@ pub struct CrisisMiss {
 pub struct CrisisReport {
     pub split: Split,
     pub n_files: usize,
+    /// The decision triage makes (lexicons and classifier, as configured).
     pub overall: CrisisScores,
     pub per_language: BTreeMap<String, CrisisScores>,
+    /// The lexicons alone (the classifier off).
+    pub lexicons: DetectorScores,
+    /// The learned classifier alone, at its thresholds.
+    pub classifier: DetectorScores,
+    /// The classifier's mean time per message (features and both heads), in microseconds.
+    pub classifier_micros: f64,
     pub misses: Vec<CrisisMiss>,
+}
+
+/// One detector's figures, overall and per language.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DetectorScores {
+    pub overall: CrisisScores,
+    pub per_language: BTreeMap<String, CrisisScores>,
+}
+
+impl DetectorScores {
+    fn add(&mut self, language: &str, expected: Risk, got: Risk) {
+        self.overall.add(expected, got);
+        self.per_language
+            .entry(language.to_string())
+            .or_default()
+            .add(expected, got);
+    }
 }
 
 /// Reads every `.jsonl` file of a folder, in name order. Blank lines and lines starting with
@@ -765,15 +790,41 @@ pub fn evaluate_crisis(
         n_files,
         overall: CrisisScores::default(),
         per_language: BTreeMap::new(),
+        lexicons: DetectorScores::default(),
+        classifier: DetectorScores::default(),
+        classifier_micros: 0.0,
         misses: Vec::new(),
     };
+    let mut classifier_time = std::time::Duration::ZERO;
+    let lexicons_only = TriageConfig {
+        classifier: ClassifierUse::Off,
+        ..config.clone()
+    };
+    let model = triage::classifier::model();
     for item in items.iter().filter(|item| split.keeps(&item.split)) {
         let expected = Risk::parse(&item.risk).expect("checked when read");
         let raw = crisis_item_message(item);
         let parsed = parse_message(&raw)
             .map_err(|failure| anyhow::anyhow!("{}: not a message: {failure}", item.id))?;
-        let decision = triage::triage(&parsed, &SenderHistory::default(), config).decision;
+        let triaged = triage::triage(&parsed, &SenderHistory::default(), config);
+        let decision = triaged.decision;
         let got = decision.risk.value;
+        let by_lexicons = triage::triage(&parsed, &SenderHistory::default(), &lexicons_only)
+            .decision
+            .risk
+            .value;
+        report.lexicons.add(&item.language, expected, by_lexicons);
+        let text = format!(
+            "{}\n{}",
+            triage::subject_read_for_risk(&parsed),
+            triaged.parts.new_text
+        );
+        let started = std::time::Instant::now();
+        let scores = model.score(&text);
+        classifier_time += started.elapsed();
+        report
+            .classifier
+            .add(&item.language, expected, model.says(scores));
         report.overall.add(expected, got);
         report
             .per_language
@@ -794,6 +845,9 @@ pub fn evaluate_crisis(
                     .collect(),
             });
         }
+    }
+    if report.overall.n > 0 {
+        report.classifier_micros = classifier_time.as_secs_f64() * 1e6 / report.overall.n as f64;
     }
     Ok(report)
 }
@@ -829,19 +883,51 @@ impl CrisisReport {
         let mut out = format!(
             "crisis evaluation, split {}: {} messages from {} files\n\
              recall: labelled crisis found as crisis; flagged: labelled crisis found as concern or crisis;\n\
-             false crisis: labelled concern or none found as crisis; [95% Wilson interval]\n\n",
+             false crisis: labelled concern or none found as crisis; [95% Wilson interval]\n",
             self.split.as_str(),
             self.overall.n,
             self.n_files
         );
-        out.push_str(&format!(
+        let header = format!(
             "{:<6} {:>5}  {:<28}  {:<28}  {:<28}  {:>7}\n",
             "lang", "n", "crisis recall", "crisis flagged", "false crisis", "unknown"
-        ));
-        for (language, scores) in &self.per_language {
-            out.push_str(&row(language, scores));
+        );
+        let combined = DetectorScores {
+            overall: self.overall,
+            per_language: self.per_language.clone(),
+        };
+        for (title, detector) in [
+            ("lexicons alone", &self.lexicons),
+            ("classifier alone (at its thresholds)", &self.classifier),
+            ("the decision: lexicons and classifier combined", &combined),
+        ] {
+            out.push_str(&format!("\n{title}\n"));
+            out.push_str(&header);
+            for (language, scores) in &detector.per_language {
+                out.push_str(&row(language, scores));
+            }
+            out.push_str(&row("all", &detector.overall));
         }
-        out.push_str(&row("all", &self.overall));
+        out.push_str(&format!(
+            "\nall    {:<40} {:<28}  {:<28}  {:<28}\n",
+            "", "crisis recall", "crisis flagged", "false crisis"
+        ));
+        for (title, scores) in [
+            ("lexicons", &self.lexicons.overall),
+            ("classifier", &self.classifier.overall),
+            ("combined", &self.overall),
+        ] {
+            out.push_str(&format!(
+                "       {title:<40} {}  {}  {}\n",
+                rate(&scores.crisis_recall),
+                rate(&scores.crisis_flagged),
+                rate(&scores.false_crisis)
+            ));
+        }
+        out.push_str(&format!(
+            "classifier time per message: {:.0} µs (this build)\n",
+            self.classifier_micros
+        ));
         if show_misses {
             out.push_str(&format!("\nmisses ({}):\n", self.misses.len()));
             for miss in &self.misses {

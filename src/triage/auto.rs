@@ -274,6 +274,7 @@ mod tests {
         TriageConfig {
             languages: Vec::new(),
             message_id_domain: "concierge.example.org".into(),
+            classifier: crate::triage::classifier::ClassifierUse::Decide,
         }
     }
 

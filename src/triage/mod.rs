@@ -5,6 +5,7 @@
 //! why and override it.
 
 pub mod auto;
+pub mod classifier;
 pub mod country;
 pub mod language;
 pub mod risk;
@@ -21,6 +22,8 @@ pub struct TriageConfig {
     pub languages: Vec<LanguageCode>,
     /// The domain of our own Message-IDs: mail carrying it came from us.
     pub message_id_domain: String,
+    /// Whether the learned crisis detector may raise the risk, only shows its scores, or is off.
+    pub classifier: classifier::ClassifierUse,
 }
 
 impl TriageConfig {
@@ -33,6 +36,7 @@ impl TriageConfig {
                 .filter_map(|code| LanguageCode::parse(code).ok())
                 .collect(),
             message_id_domain: settings.mail.message_id_domain.to_ascii_lowercase(),
+            classifier: settings.triage.classifier,
         }
     }
 }
@@ -117,20 +121,19 @@ pub fn triage(message: &ParsedMessage, history: &SenderHistory, config: &TriageC
             )],
         }
     } else {
-        // The subject of a reply repeats the conversation's first subject, which was read then.
-        let is_reply = !message.in_reply_to.is_empty() || !message.references.is_empty();
-        let subject_is_history =
-            is_reply && language::strip_reply_prefixes(&message.subject) != message.subject.trim();
-        let subject = if subject_is_history {
-            ""
-        } else {
-            message.subject.as_str()
-        };
-        // A language without a lexicon of its own was not really read for risk.
-        risk::unknown_when_uncovered(
-            risk::assess(subject, &parts.new_text),
-            language.as_ref().map(|detected| &detected.value),
+        let subject = subject_read_for_risk(message);
+        // A language without a lexicon of its own was not really read for risk. The learned
+        // detector reads the same text as the lexicons and can only raise their risk; on
+        // "risk unknown" only its crisis score counts (see `classifier::combine`).
+        classifier::combine(
+            risk::unknown_when_uncovered(
+                risk::assess(subject, &parts.new_text),
+                language.as_ref().map(|detected| &detected.value),
+                &parts.new_text,
+            ),
+            subject,
             &parts.new_text,
+            config.classifier,
         )
     };
     let decision = TriageDecision {
@@ -145,6 +148,17 @@ pub fn triage(message: &ParsedMessage, history: &SenderHistory, config: &TriageC
         auto_kind,
     };
     Triaged { parts, decision }
+}
+
+/// The subject as the risk detectors read it: none for a reply's subject, which repeats the
+/// conversation's first subject, read then.
+pub fn subject_read_for_risk(message: &ParsedMessage) -> &str {
+    let is_reply = !message.in_reply_to.is_empty() || !message.references.is_empty();
+    if is_reply && language::strip_reply_prefixes(&message.subject) != message.subject.trim() {
+        ""
+    } else {
+        message.subject.as_str()
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +178,7 @@ mod tests {
         let config = TriageConfig {
             languages: Vec::new(),
             message_id_domain: "concierge.localhost".into(),
+            classifier: classifier::ClassifierUse::Decide,
         };
         let georgian =
             "გამარჯობა, მე ვარ მუსიკოსი და ვეძებ ფსიქოლოგს ჩემს ქალაქში. ძალიან მიჭირს ბოლო დროს.";

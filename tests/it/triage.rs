@@ -34,8 +34,11 @@ fn the_labelled_set_keeps_its_accuracy() {
     assert!(report.false_crisis <= 3, "{summary}");
 }
 
-const THRESHOLD_RISK: f64 = 0.84;
-const THRESHOLD_CRISIS_FLAGGED: f64 = 0.88;
+// With the learned detector (2026-12-03): risk 77.6% (the classifier raises some "none" to
+// concern; it was 84.8% with the lexicons alone), crisis flagged 100% (52/52, was 88.5%),
+// false crises 2 (as before).
+const THRESHOLD_RISK: f64 = 0.77;
+const THRESHOLD_CRISIS_FLAGGED: f64 = 0.98;
 
 fn language_report(file: &str) -> concierge::eval::LanguageReport {
     concierge::eval::evaluate_language_methods(
@@ -181,11 +184,13 @@ fn crisis_detection_on_the_independent_set_keeps_its_figures() {
     }
 }
 
-// Reached on 2026-12-03: dev 67/200 crisis found, 83/200 flagged, 32/360 false crisis;
-// test 79/200, 95/200, 11/320.
-const CRISIS_DEV_RECALL: f64 = 0.335;
-const CRISIS_DEV_FLAGGED: f64 = 0.415;
-const CRISIS_DEV_FALSE: f64 = 0.089;
-const CRISIS_TEST_RECALL: f64 = 0.395;
-const CRISIS_TEST_FLAGGED: f64 = 0.475;
-const CRISIS_TEST_FALSE: f64 = 0.035;
+// Reached on 2026-12-03 with the lexicons and the learned detector combined: dev 200/200 crisis
+// found, 200/200 flagged, 32/360 false crisis (the classifier was trained on dev, so these only
+// stop a regression; its cross-validated figures are in data/crisis-model/README.md); test
+// 110/200, 186/200, 23/320. Lexicons alone: test 79/200, 95/200, 11/320.
+const CRISIS_DEV_RECALL: f64 = 0.99;
+const CRISIS_DEV_FLAGGED: f64 = 0.99;
+const CRISIS_DEV_FALSE: f64 = 0.09;
+const CRISIS_TEST_RECALL: f64 = 0.545;
+const CRISIS_TEST_FLAGGED: f64 = 0.925;
+const CRISIS_TEST_FALSE: f64 = 0.075;

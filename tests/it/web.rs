@@ -721,6 +721,7 @@ async fn risk_unknown_is_shown_filtered_and_corrected_to_a_real_level() {
     let every_language = concierge::triage::TriageConfig {
         languages: Vec::new(),
         message_id_domain: "concierge.localhost".into(),
+        classifier: concierge::triage::classifier::ClassifierUse::Decide,
     };
     concierge::ingest::Ingester::new(db.store.clone(), every_language)
         .ingest_batch(vec![
