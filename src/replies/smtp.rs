@@ -72,26 +72,39 @@ impl SmtpClient {
     }
 
     async fn send_inner(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SmtpError> {
-        let mut connection = match self.reusable().await {
-            Some(connection) => connection,
-            None => self
-                .connect()
-                .await
-                .map_err(|error| SmtpError::Transient(format!("{error:#}")))?,
-        };
-        match connection.send(envelope, message).await {
-            Ok(_) => {
+        if let Some(mut connection) = self.reusable().await {
+            match transaction(&mut connection, envelope, message).await {
+                Ok(()) => {
+                    self.keep(connection);
+                    return Ok(());
+                }
+                // A kept connection the server has closed (a restart, an idle timeout) fails
+                // before the body is sent: nothing was delivered, so the mail goes on a new
+                // connection at once instead of waiting for a retry.
+                Err(TransactionError::Envelope(error))
+                    if !error.is_permanent() && !error.is_transient() =>
+                {
+                    connection.abort().await;
+                }
+                Err(error) => {
+                    connection.abort().await;
+                    return Err(error.classify());
+                }
+            }
+        }
+        let mut connection = self
+            .connect()
+            .await
+            .map_err(|error| SmtpError::Transient(format!("{error:#}")))?;
+        match transaction(&mut connection, envelope, message).await {
+            Ok(()) => {
                 self.keep(connection);
                 Ok(())
             }
             Err(error) => {
                 // The connection's state after a failure is unknown: close it.
                 connection.abort().await;
-                if error.is_permanent() {
-                    Err(SmtpError::Permanent(error.to_string()))
-                } else {
-                    Err(SmtpError::Transient(error.to_string()))
-                }
+                Err(error.classify())
             }
         }
     }
@@ -146,4 +159,78 @@ impl SmtpClient {
         }
         Ok(connection)
     }
+}
+
+/// Where a mail transaction failed: before the body was sent (nothing can have been
+/// delivered), while it was sent and answered (the server may have taken it), or not at all
+/// because the server cannot carry it.
+enum TransactionError {
+    Envelope(lettre::transport::smtp::Error),
+    Body(lettre::transport::smtp::Error),
+    Unsupported(&'static str),
+}
+
+impl TransactionError {
+    fn classify(self) -> SmtpError {
+        match self {
+            TransactionError::Envelope(error) | TransactionError::Body(error) => {
+                if error.is_permanent() {
+                    SmtpError::Permanent(error.to_string())
+                } else {
+                    SmtpError::Transient(error.to_string())
+                }
+            }
+            TransactionError::Unsupported(what) => SmtpError::Permanent(what.into()),
+        }
+    }
+}
+
+/// One mail transaction: MAIL, RCPT for each recipient, DATA, the body. lettre's own `send`
+/// does the same steps but does not say which one failed.
+async fn transaction(
+    connection: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    message: &[u8],
+) -> Result<(), TransactionError> {
+    use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+    use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+    let mut options = Vec::new();
+    let non_ascii = envelope
+        .from()
+        .into_iter()
+        .chain(envelope.to())
+        .any(|address| !AsRef::<str>::as_ref(address).is_ascii());
+    if non_ascii {
+        if !connection
+            .server_info()
+            .supports_feature(Extension::SmtpUtfEight)
+        {
+            return Err(TransactionError::Unsupported(
+                "the address is not ASCII and the SMTP server does not offer SMTPUTF8",
+            ));
+        }
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !message.is_ascii() {
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    connection
+        .command(Mail::new(envelope.from().cloned(), options))
+        .await
+        .map_err(TransactionError::Envelope)?;
+    for to in envelope.to() {
+        connection
+            .command(Rcpt::new(to.clone(), Vec::new()))
+            .await
+            .map_err(TransactionError::Envelope)?;
+    }
+    connection
+        .command(Data)
+        .await
+        .map_err(TransactionError::Envelope)?;
+    connection
+        .message(message)
+        .await
+        .map_err(TransactionError::Body)?;
+    Ok(())
 }
