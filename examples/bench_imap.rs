@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
     let (ingester, _outbox_worker) = concierge::cli::reply_pipeline(&store, &settings)?;
     let source = ImapSource::new(settings.imap.clone());
 
+    tracing::info!("draining the mailbox");
     let start = Instant::now();
     let mut n_fetched = 0;
     let mut n_rounds = 0;
