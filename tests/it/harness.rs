@@ -118,12 +118,22 @@ macro_rules! on_both_backends {
     };
 }
 
+/// A loopback port no other test of this run is given, below Linux's ephemeral range
+/// (32768 and up), so that neither an outgoing connection nor another test's server takes
+/// it while a test restarts its server on it (a restarted smtp-sink must find its port free).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind a free port")
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Ports 20000-32499, from a start that differs between processes.
+    let start = (std::process::id() % 64) * 150;
+    loop {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(offset < 12_500, "no free loopback port left");
+        let port = 20_000 + (start + offset) % 12_500;
+        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
 }
 
 pub fn fixtures() -> PathBuf {
@@ -409,7 +419,7 @@ impl SmtpSink {
             .tempdir()
             .expect("temp dir");
         chown_nobody(dir.path());
-        let child = Command::new(binary)
+        let mut child = Command::new(binary)
             .args(["-u", "nobody", "-d"])
             .arg(format!("{}/%M.", dir.path().display()))
             .args(extra)
@@ -427,6 +437,10 @@ impl SmtpSink {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        assert!(
+            child.try_wait().expect("smtp-sink status").is_none(),
+            "smtp-sink exited at start: another server holds port {port}"
+        );
         SmtpSink { port, dir, child }
     }
 
