@@ -145,13 +145,176 @@ pub struct Lexicon {
     negations: HashSet<String>,
     idioms: Vec<Pattern>,
     phrases: Vec<Phrase>,
-    /// Word-mode phrases by their first literal word, by the first two letters of their first
-    /// prefix (`suicid*`), and the rest, tried everywhere.
-    by_first_word: HashMap<String, Vec<usize>>,
-    by_prefix_start: HashMap<String, Vec<usize>>,
-    anywhere: Vec<usize>,
     /// Substring mode: the first characters of every pattern, to skip texts that have none.
     first_chars: HashSet<char>,
+}
+
+/// Word-mode patterns by what their first token needs, so that a word position tries only
+/// the patterns that can start there: a literal word (by the word), a prefix (`suicid*`, by
+/// its first two letters); the rest (a wildcard or a one-letter prefix first) is tried
+/// everywhere.
+#[derive(Debug)]
+struct PatternIndex<T> {
+    by_word: HashMap<String, Vec<T>>,
+    by_prefix_start: HashMap<String, Vec<T>>,
+    anywhere: Vec<T>,
+}
+
+impl<T: Copy> PatternIndex<T> {
+    fn new() -> PatternIndex<T> {
+        PatternIndex {
+            by_word: HashMap::new(),
+            by_prefix_start: HashMap::new(),
+            anywhere: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, tokens: &[Token], item: T) {
+        match tokens.first() {
+            Some(Token::Word(word)) => self.by_word.entry(word.clone()).or_default().push(item),
+            Some(Token::Prefix(prefix)) if prefix.chars().count() >= 2 => self
+                .by_prefix_start
+                .entry(first_two_chars(prefix).to_string())
+                .or_default()
+                .push(item),
+            _ => self.anywhere.push(item),
+        }
+    }
+
+    /// The patterns that may start at a word, in a fixed order: by word, by prefix, the rest.
+    fn candidates<'a>(&'a self, word: &str) -> impl Iterator<Item = T> + 'a {
+        let by_word = self.by_word.get(word);
+        let by_prefix = self.by_prefix_start.get(first_two_chars(word));
+        by_word
+            .into_iter()
+            .flatten()
+            .chain(by_prefix.into_iter().flatten())
+            .chain(self.anywhere.iter())
+            .copied()
+    }
+}
+
+/// The first two characters of a word (all of it when shorter).
+fn first_two_chars(word: &str) -> &str {
+    let end = word
+        .char_indices()
+        .nth(2)
+        .map(|(at, _)| at)
+        .unwrap_or(word.len());
+    &word[..end]
+}
+
+/// Every lexicon, and one index over the word-mode phrases and idioms of all of them: a word
+/// position costs one lookup, whatever the number of lexicons.
+struct LexiconSet {
+    lexicons: Vec<Lexicon>,
+    /// (lexicon, phrase) pairs.
+    phrases: PatternIndex<(u16, u32)>,
+    /// (lexicon, idiom) pairs.
+    idioms: PatternIndex<(u16, u32)>,
+}
+
+impl LexiconSet {
+    fn new(lexicons: Vec<Lexicon>) -> LexiconSet {
+        let mut phrases = PatternIndex::new();
+        let mut idioms = PatternIndex::new();
+        for (l, lexicon) in lexicons.iter().enumerate() {
+            for (p, phrase) in lexicon.phrases.iter().enumerate() {
+                if let Pattern::Words(tokens) = &phrase.pattern {
+                    phrases.add(tokens, (l as u16, p as u32));
+                }
+            }
+            for (i, idiom) in lexicon.idioms.iter().enumerate() {
+                if let Pattern::Words(tokens) = idiom {
+                    idioms.add(tokens, (l as u16, i as u32));
+                }
+            }
+        }
+        LexiconSet {
+            lexicons,
+            phrases,
+            idioms,
+        }
+    }
+
+    /// Every phrase match of every lexicon in a text, each lexicon's own idioms removed and
+    /// its negation applied within the clause, in lexicon order; and the byte spans of every
+    /// lexicon's idioms in the text (only computed when something matched, else empty).
+    fn find(&self, text: &ClauseText) -> (Vec<Match>, Vec<(usize, usize)>) {
+        let words: Vec<&str> = text
+            .words
+            .iter()
+            .map(|(s, e)| &text.normalised[*s..*e])
+            .collect();
+        let mut found: Vec<Vec<(usize, usize, &Phrase)>> = Vec::new();
+        found.resize_with(self.lexicons.len(), Vec::new);
+        let mut any = false;
+        for start in 0..words.len() {
+            for (l, p) in self.phrases.candidates(words[start]) {
+                let lexicon = &self.lexicons[l as usize];
+                let phrase = &lexicon.phrases[p as usize];
+                let Pattern::Words(tokens) = &phrase.pattern else {
+                    continue;
+                };
+                if let Some(end) = match_tokens(tokens, &words, start, &lexicon.negations) {
+                    if end > start {
+                        found[l as usize].push((start, end, phrase));
+                        any = true;
+                    }
+                }
+            }
+        }
+        let substring_matches: Vec<Vec<Match>> = self
+            .lexicons
+            .iter()
+            .map(|lexicon| {
+                if lexicon.substring {
+                    lexicon.find_substrings(text)
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        if !any && substring_matches.iter().all(Vec::is_empty) {
+            return (Vec::new(), Vec::new());
+        }
+        // Idioms only matter where a phrase matched.
+        let mut idiom_words: Vec<Vec<(usize, usize)>> = Vec::new();
+        idiom_words.resize_with(self.lexicons.len(), Vec::new);
+        for start in 0..words.len() {
+            for (l, i) in self.idioms.candidates(words[start]) {
+                let lexicon = &self.lexicons[l as usize];
+                let Pattern::Words(tokens) = &lexicon.idioms[i as usize] else {
+                    continue;
+                };
+                if let Some(end) = match_tokens(tokens, &words, start, &lexicon.negations) {
+                    idiom_words[l as usize].push((start, end));
+                }
+            }
+        }
+        let mut idiom_spans: Vec<(usize, usize)> = Vec::new();
+        let mut matches = Vec::new();
+        for ((lexicon, (found, own_idioms)), substring) in self
+            .lexicons
+            .iter()
+            .zip(found.into_iter().zip(&idiom_words))
+            .zip(substring_matches)
+        {
+            idiom_spans.extend(
+                own_idioms
+                    .iter()
+                    .filter(|(start, end)| end > start)
+                    .map(|(start, end)| (text.words[*start].0, text.words[*end - 1].1)),
+            );
+            if lexicon.substring {
+                idiom_spans.extend(lexicon.substring_idiom_spans(text));
+                matches.extend(substring);
+            } else if !found.is_empty() {
+                matches.extend(lexicon.word_matches(text, &words, found, own_idioms));
+            }
+        }
+        (matches, idiom_spans)
+    }
 }
 
 /// A lexicon file that does not follow the format.
@@ -216,26 +379,10 @@ impl Lexicon {
             .iter()
             .map(|idiom| compile(idiom))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut by_first_word: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut by_prefix_start: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut anywhere = Vec::new();
         let mut first_chars = HashSet::new();
-        for (index, phrase) in phrases.iter().enumerate() {
-            match &phrase.pattern {
-                Pattern::Words(tokens) => match tokens.first() {
-                    Some(Token::Word(word)) => {
-                        by_first_word.entry(word.clone()).or_default().push(index)
-                    }
-                    Some(Token::Prefix(prefix)) if prefix.chars().count() >= 2 => by_prefix_start
-                        .entry(prefix.chars().take(2).collect())
-                        .or_default()
-                        .push(index),
-                    _ => anywhere.push(index),
-                },
-                Pattern::Substring(needle) => {
-                    first_chars.extend(needle.chars().next());
-                    anywhere.push(index)
-                }
+        for phrase in &phrases {
+            if let Pattern::Substring(needle) = &phrase.pattern {
+                first_chars.extend(needle.chars().next());
             }
         }
         Ok(Lexicon {
@@ -244,98 +391,34 @@ impl Lexicon {
             negations: parsed.negations.iter().map(|n| normalise(n)).collect(),
             idioms,
             phrases,
-            by_first_word,
-            by_prefix_start,
-            anywhere,
             first_chars,
         })
     }
 
-    /// Every phrase match in a normalised text, this lexicon's idioms removed, negation
-    /// applied within the clause.
-    fn find(&self, text: &ClauseText) -> Vec<Match> {
-        if self.substring {
-            self.find_substrings(text)
-        } else {
-            self.find_words(text)
-        }
-    }
-
-    /// The byte spans of this lexicon's idioms in a text.
-    fn idiom_spans(&self, text: &ClauseText) -> Vec<(usize, usize)> {
-        let words: Vec<&str> = text
-            .words
-            .iter()
-            .map(|(s, e)| &text.normalised[*s..*e])
-            .collect();
+    /// The byte spans of a substring lexicon's idioms in a text.
+    fn substring_idiom_spans(&self, text: &ClauseText) -> Vec<(usize, usize)> {
         self.idioms
             .iter()
             .flat_map(|idiom| match idiom {
-                Pattern::Words(tokens) => (0..words.len())
-                    .filter_map(|start| {
-                        match_tokens(tokens, &words, start, &self.negations)
-                            .filter(|end| *end > start)
-                            .map(|end| (text.words[start].0, text.words[end - 1].1))
-                    })
-                    .collect::<Vec<_>>(),
                 Pattern::Substring(needle) => text
                     .normalised
                     .match_indices(needle.as_str())
                     .map(|(at, found)| (at, at + found.len()))
                     .collect(),
+                Pattern::Words(_) => Vec::new(),
             })
             .collect()
     }
 
-    fn find_words(&self, text: &ClauseText) -> Vec<Match> {
-        let words: Vec<&str> = text
-            .words
-            .iter()
-            .map(|(s, e)| &text.normalised[*s..*e])
-            .collect();
-        let mut found: Vec<(usize, usize, &Phrase)> = Vec::new();
-        for start in 0..words.len() {
-            let prefix_start: String = words[start].chars().take(2).collect();
-            let candidates = self
-                .by_first_word
-                .get(words[start])
-                .into_iter()
-                .flatten()
-                .chain(
-                    self.by_prefix_start
-                        .get(&prefix_start)
-                        .into_iter()
-                        .flatten(),
-                )
-                .chain(self.anywhere.iter());
-            for &index in candidates {
-                let phrase = &self.phrases[index];
-                let Pattern::Words(tokens) = &phrase.pattern else {
-                    continue;
-                };
-                if let Some(end) = match_tokens(tokens, &words, start, &self.negations) {
-                    if end > start {
-                        found.push((start, end, phrase));
-                    }
-                }
-            }
-        }
-        if found.is_empty() {
-            return Vec::new();
-        }
-        // Idioms only matter where a phrase matched.
-        let idiom_spans: Vec<(usize, usize)> = self
-            .idioms
-            .iter()
-            .flat_map(|idiom| match idiom {
-                Pattern::Words(tokens) => (0..words.len())
-                    .filter_map(|start| {
-                        match_tokens(tokens, &words, start, &self.negations).map(|end| (start, end))
-                    })
-                    .collect(),
-                Pattern::Substring(_) => Vec::new(),
-            })
-            .collect();
+    /// This word lexicon's phrase matches (word ranges, in the order found) as `Match`es:
+    /// those inside one of its own idioms dropped, negation applied within the clause.
+    fn word_matches(
+        &self,
+        text: &ClauseText,
+        words: &[&str],
+        mut found: Vec<(usize, usize, &Phrase)>,
+        idiom_spans: &[(usize, usize)],
+    ) -> Vec<Match> {
         found.retain(|(start, end, _)| !idiom_spans.iter().any(|(s, e)| s <= start && end <= e));
         found
             .iter()
@@ -599,14 +682,20 @@ fn is_combining_mark(c: char) -> bool {
 
 /// Every lexicon, compiled once.
 pub fn lexicons() -> &'static [Lexicon] {
-    static LEXICONS: OnceLock<Vec<Lexicon>> = OnceLock::new();
+    &lexicon_set().lexicons
+}
+
+fn lexicon_set() -> &'static LexiconSet {
+    static LEXICONS: OnceLock<LexiconSet> = OnceLock::new();
     LEXICONS.get_or_init(|| {
-        LEXICON_FILES
-            .iter()
-            .map(|(file, text)| {
-                Lexicon::parse(file, text).unwrap_or_else(|error| panic!("{error}"))
-            })
-            .collect()
+        LexiconSet::new(
+            LEXICON_FILES
+                .iter()
+                .map(|(file, text)| {
+                    Lexicon::parse(file, text).unwrap_or_else(|error| panic!("{error}"))
+                })
+                .collect(),
+        )
     })
 }
 
@@ -770,20 +859,13 @@ pub fn assess(subject: &str, new_text: &str) -> Detected<Risk> {
         if clause_text.normalised.is_empty() {
             continue;
         }
-        let mut found_all: Vec<Match> = lexicons()
-            .iter()
-            .flat_map(|lexicon| lexicon.find(&clause_text))
-            .collect();
+        let (mut found_all, idioms) = lexicon_set().find(&clause_text);
         if found_all.is_empty() {
             continue;
         }
         // An idiom of any language covers the words whatever lexicon matched them: a song
         // title that one lexicon knows ("suicide blonde") is not a crisis in another's loanword,
         // nor is a neighbour language's everyday phrase.
-        let idioms: Vec<(usize, usize)> = lexicons()
-            .iter()
-            .flat_map(|lexicon| lexicon.idiom_spans(&clause_text))
-            .collect();
         found_all.retain(|m| !idioms.iter().any(|(s, e)| *s <= m.span.0 && m.span.1 <= *e));
         // Loanwords cross languages ("suicidal" is in several lexicons): a phrase is negated
         // when any lexicon that found it there, with its own negators, finds it negated.
