@@ -145,8 +145,65 @@ pub struct Lexicon {
     negations: HashSet<String>,
     idioms: Vec<Pattern>,
     phrases: Vec<Phrase>,
-    /// Substring mode: the first characters of every pattern, to skip texts that have none.
-    first_chars: HashSet<char>,
+    /// Substring mode: every phrase's and idiom's needle in one automaton each.
+    phrase_needles: Option<Needles>,
+    idiom_needles: Option<Needles>,
+}
+
+/// The distinct needles of substring patterns in one Aho-Corasick automaton, and which
+/// needle each pattern is.
+#[derive(Debug)]
+struct Needles {
+    automaton: aho_corasick::AhoCorasick,
+    n_needles: usize,
+    /// The needle of each pattern (phrase or idiom, by index); `None` for a word pattern.
+    needle_of: Vec<Option<usize>>,
+}
+
+impl Needles {
+    fn new<'a>(patterns: impl Iterator<Item = &'a Pattern>) -> Option<Needles> {
+        let mut needles: Vec<&str> = Vec::new();
+        let mut ids: HashMap<&str, usize> = HashMap::new();
+        let needle_of: Vec<Option<usize>> = patterns
+            .map(|pattern| match pattern {
+                Pattern::Substring(needle) => Some(*ids.entry(needle.as_str()).or_insert_with(|| {
+                    needles.push(needle.as_str());
+                    needles.len() - 1
+                })),
+                Pattern::Words(_) => None,
+            })
+            .collect();
+        if needles.is_empty() {
+            return None;
+        }
+        let automaton = aho_corasick::AhoCorasick::new(&needles).expect("lexicon needles");
+        Some(Needles {
+            automaton,
+            n_needles: needles.len(),
+            needle_of,
+        })
+    }
+
+    /// Byte spans of every occurrence of each needle, as `str::match_indices` finds them
+    /// needle by needle (left to right, never overlapping an occurrence of the same needle),
+    /// in one pass over the text.
+    fn occurrences(&self, haystack: &str) -> Vec<Vec<(usize, usize)>> {
+        let mut by_needle: Vec<Vec<(usize, usize)>> = Vec::new();
+        by_needle.resize_with(self.n_needles, Vec::new);
+        let mut all: Vec<(usize, usize, usize)> = self
+            .automaton
+            .find_overlapping_iter(haystack)
+            .map(|found| (found.pattern().as_usize(), found.start(), found.end()))
+            .collect();
+        all.sort_unstable();
+        for (needle, start, end) in all {
+            let spans = &mut by_needle[needle];
+            if spans.last().is_none_or(|(_, last_end)| *last_end <= start) {
+                spans.push((start, end));
+            }
+        }
+        by_needle
+    }
 }
 
 /// Word-mode patterns by what their first token needs, so that a word position tries only
@@ -379,35 +436,29 @@ impl Lexicon {
             .iter()
             .map(|idiom| compile(idiom))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut first_chars = HashSet::new();
-        for phrase in &phrases {
-            if let Pattern::Substring(needle) = &phrase.pattern {
-                first_chars.extend(needle.chars().next());
-            }
-        }
+        let phrase_needles = Needles::new(phrases.iter().map(|phrase| &phrase.pattern));
+        let idiom_needles = Needles::new(idioms.iter());
         Ok(Lexicon {
             language: parsed.language,
             substring,
             negations: parsed.negations.iter().map(|n| normalise(n)).collect(),
             idioms,
             phrases,
-            first_chars,
+            phrase_needles,
+            idiom_needles,
         })
     }
 
     /// The byte spans of a substring lexicon's idioms in a text.
     fn substring_idiom_spans(&self, text: &ClauseText) -> Vec<(usize, usize)> {
-        self.idioms
-            .iter()
-            .flat_map(|idiom| match idiom {
-                Pattern::Substring(needle) => text
-                    .normalised
-                    .match_indices(needle.as_str())
-                    .map(|(at, found)| (at, at + found.len()))
-                    .collect(),
-                Pattern::Words(_) => Vec::new(),
-            })
-            .collect()
+        match &self.idiom_needles {
+            Some(needles) => needles
+                .occurrences(&text.normalised)
+                .into_iter()
+                .flatten()
+                .collect(),
+            None => Vec::new(),
+        }
     }
 
     /// This word lexicon's phrase matches (word ranges, in the order found) as `Match`es:
@@ -450,29 +501,22 @@ impl Lexicon {
 
     fn find_substrings(&self, text: &ClauseText) -> Vec<Match> {
         let normalised = text.normalised.as_str();
-        if !normalised.chars().any(|c| self.first_chars.contains(&c)) {
+        let Some(needles) = &self.phrase_needles else {
+            return Vec::new();
+        };
+        let occurrences = needles.occurrences(normalised);
+        if occurrences.iter().all(Vec::is_empty) {
             return Vec::new();
         }
-        let idiom_spans: Vec<(usize, usize)> = self
-            .idioms
-            .iter()
-            .flat_map(|idiom| match idiom {
-                Pattern::Substring(needle) => normalised
-                    .match_indices(needle.as_str())
-                    .map(|(at, s)| (at, at + s.len()))
-                    .collect(),
-                Pattern::Words(_) => Vec::new(),
-            })
-            .collect();
+        let idiom_spans = self.substring_idiom_spans(text);
         let mut spans: Vec<(usize, usize, &Phrase)> = Vec::new();
-        for phrase in &self.phrases {
-            let Pattern::Substring(needle) = &phrase.pattern else {
+        for (phrase, needle) in self.phrases.iter().zip(&needles.needle_of) {
+            let Some(needle) = needle else {
                 continue;
             };
-            for (at, text) in normalised.match_indices(needle.as_str()) {
-                let end = at + text.len();
-                if !idiom_spans.iter().any(|(s, e)| *s <= at && end <= *e) {
-                    spans.push((at, end, phrase));
+            for (at, end) in &occurrences[*needle] {
+                if !idiom_spans.iter().any(|(s, e)| s <= at && end <= e) {
+                    spans.push((*at, *end, phrase));
                 }
             }
         }
