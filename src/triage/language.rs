@@ -462,7 +462,11 @@ fn lingua_detector(
 /// lingua's best guess among the candidates and its confidence (0 to 1).
 fn lingua_best(text: &str, candidates: &[&str], high_accuracy: bool) -> Option<(String, f64)> {
     let detector = lingua_detector(candidates, high_accuracy)?;
-    let values = detector.compute_language_confidence_values(text);
+    // Its n-gram lookups are the slowest part of triage: a few sentences are enough for it.
+    let values = detector.compute_language_confidence_values(first_chars_at_word(
+        text,
+        LINGUA_TEXT_CHARS,
+    ));
     let (language, confidence) = values.first()?;
     (*confidence > 0.0).then(|| (our_code(*language), *confidence))
 }
@@ -689,8 +693,9 @@ pub fn detect(
         new_text
     };
     let subject = strip_reply_prefixes(&message.subject);
-    // Whatlang needs no more than a few paragraphs; a huge body would only cost time.
-    let body: String = body.chars().take(4000).collect();
+    // A paragraph or two settles the language (the detectors' cost grows with the text, and
+    // lingua's is most of the triage time on a long letter); cut at a word boundary.
+    let body = first_chars_at_word(body, LANGUAGE_TEXT_CHARS);
     let text = format!("{subject}\n{body}");
     let mut detected = detect_text(&text, &config.languages);
 
@@ -739,6 +744,25 @@ pub fn detect(
         }
     }
     detected
+}
+
+/// How much of a body the language is told from, in characters.
+const LANGUAGE_TEXT_CHARS: usize = 1200;
+
+/// How much of that lingua reads, in characters (of the carrier script's letters and spaces).
+const LINGUA_TEXT_CHARS: usize = 500;
+
+/// The text up to about `limit` characters, ended at the last whitespace before the limit
+/// when there is one.
+fn first_chars_at_word(text: &str, limit: usize) -> &str {
+    let Some((cut, _)) = text.char_indices().nth(limit) else {
+        return text;
+    };
+    let head = &text[..cut];
+    match head.rfind(char::is_whitespace) {
+        Some(at) if at > cut / 2 => &head[..at],
+        _ => head,
+    }
 }
 
 fn same_script_family(a: &str, b: &str) -> bool {
