@@ -14,7 +14,7 @@ use crate::triage::{self, SenderHistory, TriageConfig};
 use anyhow::Context;
 use rayon::prelude::*;
 use std::sync::Arc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Raw bytes from a source, with where they were seen.
 #[derive(Debug, Clone)]
@@ -153,6 +153,17 @@ impl Ingester {
         if pending.is_empty() {
             return Ok(Vec::new());
         }
+        let started = std::time::Instant::now();
+        let mut stage_ms = [0u128; 5];
+        let mut lap = {
+            let mut last = started;
+            move || {
+                let now = std::time::Instant::now();
+                let ms = (now - last).as_millis();
+                last = now;
+                ms
+            }
+        };
         let pending = Arc::new(pending);
         let parsed = {
             let pending = pending.clone();
@@ -165,6 +176,7 @@ impl Ingester {
             .await
             .context("the parser panicked")?
         };
+        stage_ms[0] = lap();
         let mut histories = Vec::with_capacity(parsed.len());
         for result in &parsed {
             let history = match result.as_ref().ok().and_then(|p| p.from.as_ref()) {
@@ -180,6 +192,7 @@ impl Ingester {
             };
             histories.push(history);
         }
+        stage_ms[1] = lap();
         let config = self.triage_config.clone();
         let messages = {
             let pending = pending.clone();
@@ -196,6 +209,7 @@ impl Ingester {
             .await
             .context("triage panicked")?
         };
+        stage_ms[2] = lap();
         for message in messages.iter().filter(|m| m.parse_problem.is_some()) {
             warn!(
                 raw_message_id = message.raw_message_id,
@@ -207,6 +221,7 @@ impl Ingester {
             .record_messages(&messages)
             .await
             .context("recording messages")?;
+        stage_ms[3] = lap();
         // A bounce of one of our mails is linked to its outbox row.
         let our_domain = format!("@{}", self.triage_config.message_id_domain);
         for message in messages.iter().filter(|m| m.auto_kind == AutoKind::Bounce) {
@@ -238,6 +253,16 @@ impl Ingester {
                 }
             }
         }
+        stage_ms[4] = lap();
+        debug!(
+            n_messages = messages.len(),
+            parse_ms = stage_ms[0],
+            history_ms = stage_ms[1],
+            triage_ms = stage_ms[2],
+            record_ms = stage_ms[3],
+            acknowledge_ms = stage_ms[4],
+            "batch processed"
+        );
         Ok(recorded
             .into_iter()
             .zip(&messages)

@@ -463,10 +463,8 @@ fn lingua_detector(
 fn lingua_best(text: &str, candidates: &[&str], high_accuracy: bool) -> Option<(String, f64)> {
     let detector = lingua_detector(candidates, high_accuracy)?;
     // Its n-gram lookups are the slowest part of triage: a few sentences are enough for it.
-    let values = detector.compute_language_confidence_values(first_chars_at_word(
-        text,
-        LINGUA_TEXT_CHARS,
-    ));
+    let values =
+        detector.compute_language_confidence_values(first_chars_at_word(text, LINGUA_TEXT_CHARS));
     let (language, confidence) = values.first()?;
     (*confidence > 0.0).then(|| (our_code(*language), *confidence))
 }

@@ -166,10 +166,12 @@ impl Needles {
         let mut ids: HashMap<&str, usize> = HashMap::new();
         let needle_of: Vec<Option<usize>> = patterns
             .map(|pattern| match pattern {
-                Pattern::Substring(needle) => Some(*ids.entry(needle.as_str()).or_insert_with(|| {
-                    needles.push(needle.as_str());
-                    needles.len() - 1
-                })),
+                Pattern::Substring(needle) => {
+                    Some(*ids.entry(needle.as_str()).or_insert_with(|| {
+                        needles.push(needle.as_str());
+                        needles.len() - 1
+                    }))
+                }
                 Pattern::Words(_) => None,
             })
             .collect();
