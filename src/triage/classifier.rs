@@ -93,6 +93,9 @@ impl Model {
         if meta.biases.len() != 2 || meta.scales.len() != 2 {
             return Err("model.json: two biases and two scales expected".into());
         }
+        if meta.char_ngrams.iter().any(|n| !(1..16).contains(n)) {
+            return Err("model.json: character n-grams of 1 to 15 expected".into());
+        }
         Ok(Model {
             bucket_mask: (size - 1) as u32,
             char_ngrams: meta.char_ngrams,
@@ -155,14 +158,24 @@ impl Model {
         }
         let padded: Vec<char> = format!(" {} ", words.join(" ")).chars().collect();
         let mut buckets: Vec<u32> = Vec::with_capacity(padded.len() * self.char_ngrams.len());
-        let mut buffer = [0u8; 4];
+        // FNV-1a runs left to right, so the hashes of every n-gram starting at one position
+        // are the steps of one pass over its longest.
+        let longest = self.char_ngrams.iter().copied().max().unwrap_or(0);
+        let mut wanted = [false; 16];
         for &n in &self.char_ngrams {
-            for gram in padded.windows(n) {
-                let mut hash = fnv1a(FNV_OFFSET, b"c");
-                for c in gram {
-                    hash = fnv1a(hash, c.encode_utf8(&mut buffer).as_bytes());
+            if let Some(slot) = wanted.get_mut(n) {
+                *slot = true;
+            }
+        }
+        let mut buffer = [0u8; 4];
+        let start_hash = fnv1a(FNV_OFFSET, b"c");
+        for start in 0..padded.len() {
+            let mut hash = start_hash;
+            for (n, c) in (1..=longest).zip(&padded[start..]) {
+                hash = fnv1a(hash, c.encode_utf8(&mut buffer).as_bytes());
+                if wanted.get(n).copied().unwrap_or(false) {
+                    buckets.push(hash & self.bucket_mask);
                 }
-                buckets.push(hash & self.bucket_mask);
             }
         }
         for word in &words {
