@@ -136,7 +136,8 @@ async fn push_latency(
     daemon.await??;
     let mut sorted = latencies.clone();
     sorted.sort_by(f64::total_cmp);
-    let rank = |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+    let rank =
+        |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
     println!(
         "push latency over {n} messages: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
         rank(0.50),

@@ -243,14 +243,17 @@ impl Ingester {
         // Acknowledgements follow the commit: a failure here never loses a message, and
         // `Acknowledger::acknowledge_pending` catches up after a crash.
         if let Some(acknowledger) = &self.acknowledger {
-            for recorded in recorded.iter().filter(|r| r.new_thread && r.newly_recorded) {
-                if let Err(error) = acknowledger.acknowledge(recorded.thread_id).await {
-                    warn!(
-                        thread_id = recorded.thread_id,
-                        error = format!("{error:#}"),
-                        "acknowledgement not queued"
-                    );
-                }
+            let new_threads: Vec<_> = recorded
+                .iter()
+                .filter(|r| r.new_thread && r.newly_recorded)
+                .map(|r| r.thread_id)
+                .collect();
+            if let Err(error) = acknowledger.acknowledge_batch(&new_threads).await {
+                warn!(
+                    n_threads = new_threads.len(),
+                    error = format!("{error:#}"),
+                    "acknowledgements not queued"
+                );
             }
         }
         stage_ms[4] = lap();

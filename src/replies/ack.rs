@@ -150,6 +150,37 @@ impl Acknowledger {
 
     /// Queues the acknowledgement of a new thread when [`decide`] says so; returns the outbox row.
     pub async fn acknowledge(&self, thread_id: ThreadId) -> anyhow::Result<Option<i64>> {
+        let directory = self.store.resources().await?;
+        self.acknowledge_with(thread_id, &directory).await
+    }
+
+    /// Acknowledges the new threads of one ingested batch, reading the resource directory
+    /// once for all of them. A thread whose acknowledgement fails is logged and skipped
+    /// (`acknowledge_pending` catches up); returns how many were queued.
+    pub async fn acknowledge_batch(&self, thread_ids: &[ThreadId]) -> anyhow::Result<usize> {
+        if thread_ids.is_empty() {
+            return Ok(0);
+        }
+        let directory = self.store.resources().await?;
+        let mut n_queued = 0;
+        for &thread_id in thread_ids {
+            match self.acknowledge_with(thread_id, &directory).await {
+                Ok(queued) => n_queued += usize::from(queued.is_some()),
+                Err(error) => warn!(
+                    thread_id,
+                    error = format!("{error:#}"),
+                    "acknowledgement not queued"
+                ),
+            }
+        }
+        Ok(n_queued)
+    }
+
+    async fn acknowledge_with(
+        &self,
+        thread_id: ThreadId,
+        directory: &[crate::resources::Resource],
+    ) -> anyhow::Result<Option<i64>> {
         let summary = self
             .store
             .thread_summary(thread_id)
@@ -186,9 +217,8 @@ impl Acknowledger {
             .language
             .as_deref()
             .and_then(|l| LanguageCode::parse(l).ok());
-        let directory = self.store.resources().await?;
         let matched = match_resources(
-            &directory,
+            directory,
             &MatchQuery {
                 country,
                 region: None,
@@ -247,8 +277,17 @@ impl Acknowledger {
     pub async fn acknowledge_pending(&self) -> anyhow::Result<usize> {
         let since = now_ms() - 3_600_000;
         let mut n = 0;
-        for thread_id in self.store.threads_awaiting_acknowledgement(since).await? {
-            n += usize::from(self.acknowledge(thread_id).await?.is_some());
+        let threads = self.store.threads_awaiting_acknowledgement(since).await?;
+        if threads.is_empty() {
+            return Ok(0);
+        }
+        let directory = self.store.resources().await?;
+        for thread_id in threads {
+            n += usize::from(
+                self.acknowledge_with(thread_id, &directory)
+                    .await?
+                    .is_some(),
+            );
         }
         Ok(n)
     }
