@@ -247,6 +247,13 @@ on_both_backends! {
         let (_, _, queue) = get(&router, "/", Some(&cookie)).await;
         assert!(queue.contains("class=\"alert\"") && queue.contains("Mail is not coming in"), "{queue}");
         assert!(queue.contains(&format!("no successful poll of {key} for 20 min")), "{queue}");
+        db.ingester()
+            .ingest_batch(vec![IncomingRaw { source_key: "b:1".into(), raw: crate::harness::simple_message("b1@example.org", "a@example.org", "Hello", "Can we talk?") }])
+            .await
+            .unwrap();
+        let thread_id = db.store.queue(1).await.unwrap()[0].thread_id;
+        let (_, _, thread) = get(&router, &format!("/threads/{thread_id}"), Some(&cookie)).await;
+        assert!(thread.contains("class=\"alert\""), "the conversation page shows the banner too");
         let (_, _, text) = get(&router, "/metrics", None).await;
         assert_eq!(value(&text, &format!("concierge_mailbox_poll_stalled{{mailbox=\"{key}\"}}")), 1.0);
 
