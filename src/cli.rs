@@ -617,6 +617,11 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
 
     let state = web::AppState::new(store.clone(), &settings, templates, outbox_queued)
         .context("loading the web templates")?;
+    let poll_task = tokio::spawn(crate::health::watch_polls(
+        store.clone(),
+        (*state.poll_watch).clone(),
+        shutdown_rx.clone(),
+    ));
     first_run_admin(&store, &settings).await?;
     let listener = tokio::net::TcpListener::bind(&settings.web.bind)
         .await
@@ -636,6 +641,7 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         task.await.ok();
     }
     outbox_task.await.ok();
+    poll_task.await.ok();
     server_task.await.ok();
     Ok(())
 }

@@ -39,6 +39,15 @@ pub struct Settings {
     pub replies: ReplySettings,
     pub resources: ResourceSettings,
     pub reports: ReportSettings,
+    pub alerts: AlertSettings,
+}
+
+/// Operability alerts (`/healthz`, the queue's banner, the serve loop's log).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// With no successful poll of the inbox for longer than this, the inbox is stalled.
+    pub stalled_poll_minutes: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -334,6 +343,29 @@ impl Settings {
                 return Err(fail("imap.poll_interval_secs", "must be at least 1"));
             }
         }
+        let stalled_after_secs = u64::from(self.alerts.stalled_poll_minutes) * 60;
+        if stalled_after_secs == 0 {
+            return Err(fail("alerts.stalled_poll_minutes", "must be at least 1"));
+        }
+        // A poll round must be able to happen well within the threshold.
+        let poll_every_secs = match self.inbox.kind {
+            InboxKind::Imap => Some(("imap.poll_interval_secs", self.imap.poll_interval_secs)),
+            InboxKind::Maildir => Some((
+                "maildir.poll_interval_ms",
+                self.maildir.poll_interval_ms.div_ceil(1000),
+            )),
+            InboxKind::None => None,
+        };
+        if let Some((interval_key, every_secs)) = poll_every_secs {
+            if every_secs.saturating_mul(2) > stalled_after_secs {
+                return Err(fail(
+                    "alerts.stalled_poll_minutes",
+                    &format!(
+                        "must be at least twice {interval_key}, or every poll would look stalled"
+                    ),
+                ));
+            }
+        }
         if self.web.bind.parse::<std::net::SocketAddr>().is_err() {
             return Err(fail("web.bind", "must be an address like 127.0.0.1:8080"));
         }
@@ -549,6 +581,33 @@ mod tests {
                 error.origin, "environment variable CONCIERGE__WEB__BIND",
                 "{error}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_stall_threshold_names_the_key_and_the_file() {
+        figment::Jail::expect_with(|jail| {
+            let settings = Settings::load(None).expect("defaults are valid");
+            assert_eq!(settings.alerts.stalled_poll_minutes, 15);
+            jail.create_file("prod.toml", "[alerts]\nstalled_poll_minutes = 0\n")?;
+            let error = Settings::load(Some(Path::new("prod.toml"))).unwrap_err();
+            assert_eq!(error.key, "alerts.stalled_poll_minutes", "{error}");
+            assert!(error.origin.ends_with("prod.toml"), "{error}");
+            jail.create_file(
+                "slow.toml",
+                "[alerts]\nstalled_poll_minutes = 1\n[maildir]\npoll_interval_ms = 45000\n",
+            )?;
+            let error = Settings::load(Some(Path::new("slow.toml"))).unwrap_err();
+            assert_eq!(error.key, "alerts.stalled_poll_minutes", "{error}");
+            assert!(
+                error.message.contains("maildir.poll_interval_ms"),
+                "{error}"
+            );
+            jail.create_file("word.toml", "[alerts]\nstalled_poll_minutes = \"soon\"\n")?;
+            let error = Settings::load(Some(Path::new("word.toml"))).unwrap_err();
+            assert_eq!(error.key, "alerts.stalled_poll_minutes", "{error}");
+            assert!(error.origin.ends_with("word.toml"), "{error}");
             Ok(())
         });
     }

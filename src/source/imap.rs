@@ -6,7 +6,7 @@
 //! last UID) is saved. A crash between any two of them replays a batch, and the store
 //! recognises every replayed message by its source position or its dedupe key.
 
-use super::MailSource;
+use super::{MailSource, PollRecorder};
 use crate::clock::now_ms;
 use crate::config::{ImapSettings, TlsMode};
 use crate::ingest::{IncomingRaw, Ingester};
@@ -63,6 +63,12 @@ impl Backoff {
 pub struct ImapSource {
     settings: ImapSettings,
     ingester_key: String,
+    poll: PollRecorder,
+}
+
+/// The key of this mailbox's last successful poll: `imap:HOST/FOLDER` (no account name).
+pub fn poll_key(settings: &ImapSettings) -> String {
+    format!("imap:{}/{}", settings.host, settings.mailbox)
 }
 
 impl ImapSource {
@@ -73,6 +79,7 @@ impl ImapSource {
             settings.username, settings.host, settings.port, settings.mailbox
         );
         ImapSource {
+            poll: PollRecorder::new(poll_key(&settings)),
             settings,
             ingester_key,
         }
@@ -184,6 +191,7 @@ impl ImapSource {
         if n_fetched > 0 {
             info!(n_fetched, "IMAP messages stored");
         }
+        self.poll.succeeded(store.as_ref()).await?;
         Ok(n_fetched)
     }
 
@@ -282,6 +290,7 @@ impl MailSource for ImapSource {
             {
                 Ok(()) => return Ok(()),
                 Err(error) => {
+                    self.poll.failed();
                     let delay = backoff.next_delay();
                     warn!(
                         error = format!("{error:#}"),

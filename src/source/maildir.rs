@@ -3,7 +3,7 @@
 //! New mail is read from `new/` (and unseen mail from `cur/`); once the ingester has
 //! committed a message, its file moves to `cur/` with the `S` (seen) flag.
 
-use super::MailSource;
+use super::{MailSource, PollRecorder};
 use crate::ingest::{BatchSummary, IncomingRaw, Ingester};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -18,6 +18,12 @@ const BATCH_SIZE: usize = 100;
 pub struct MaildirSource {
     root: PathBuf,
     poll_interval: Duration,
+    poll: PollRecorder,
+}
+
+/// The key of this Maildir's last successful poll: `maildir:PATH`.
+pub fn poll_key(root: &Path) -> String {
+    format!("maildir:{}", root.display())
 }
 
 /// A message file waiting in the Maildir.
@@ -31,8 +37,10 @@ pub struct MaildirEntry {
 
 impl MaildirSource {
     pub fn new(root: impl Into<PathBuf>, poll_interval: Duration) -> MaildirSource {
+        let root = root.into();
         MaildirSource {
-            root: root.into(),
+            poll: PollRecorder::new(poll_key(&root)),
+            root,
             poll_interval,
         }
     }
@@ -154,19 +162,29 @@ impl MailSource for MaildirSource {
         info!(source = %self.name(), "reading the Maildir inbox");
         loop {
             match self.scan_once(&ingester, true).await {
-                Ok(summary) if summary.n_new + summary.n_known > 0 => {
-                    info!(
-                        n_new = summary.n_new,
-                        n_known = summary.n_known,
-                        n_new_threads = summary.n_new_threads,
-                        "Maildir scan"
+                Ok(summary) => {
+                    if summary.n_new + summary.n_known > 0 {
+                        info!(
+                            n_new = summary.n_new,
+                            n_known = summary.n_known,
+                            n_new_threads = summary.n_new_threads,
+                            "Maildir scan"
+                        )
+                    }
+                    if let Err(error) = self.poll.succeeded(ingester.store().as_ref()).await {
+                        warn!(
+                            error = format!("{:#}", anyhow::Error::from(error)),
+                            "recording the Maildir poll failed"
+                        );
+                    }
+                }
+                Err(error) => {
+                    self.poll.failed();
+                    warn!(
+                        error = format!("{error:#}"),
+                        "Maildir scan failed; retrying"
                     )
                 }
-                Ok(_) => {}
-                Err(error) => warn!(
-                    error = format!("{error:#}"),
-                    "Maildir scan failed; retrying"
-                ),
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.poll_interval) => {}

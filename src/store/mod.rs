@@ -6,6 +6,7 @@
 //! difference is in [`sql`] behind a [`Backend`] match, and the numbered migrations under
 //! `migrations/sqlite` and `migrations/postgres` are kept in step.
 
+mod metrics;
 mod reports;
 mod sql;
 
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use std::sync::Arc;
 
+pub use metrics::{MetricsSnapshot, PollStatus, QueueDepth};
 pub use reports::{
     histogram, AutoShareRow, BreachRow, GroupAggregate, GroupCounts, HistoryMessage, HistoryThread,
     LiveRisk, LiveThread, LiveView, Metric, Percentiles, ReportFilter, ReportGroup, SlaTargets,
@@ -600,6 +602,16 @@ pub trait Store: Send + Sync {
     /// latest at all), and the thread's latest language correction. Corrections of threads with
     /// no message from a person are left out. For `concierge triage --export-corrections`.
     async fn risk_corrections(&self) -> StoreResult<Vec<RiskCorrection>>;
+
+    /// A mail source finished a poll round without error (an IMAP sync, a Maildir scan). The
+    /// stored time only moves forward, whichever instance writes it.
+    async fn record_poll_success(&self, mailbox: &str, now: i64) -> StoreResult<()>;
+
+    /// The last successful poll of every mailbox any instance has read, by mailbox key.
+    async fn poll_statuses(&self) -> StoreResult<Vec<PollStatus>>;
+
+    /// The aggregates `/metrics` shows: counts, codes and times only.
+    async fn metrics_snapshot(&self) -> StoreResult<MetricsSnapshot>;
 }
 
 /// A navigator's correction of a triage decision.

@@ -1478,6 +1478,19 @@ impl Store for SqlStore {
             })
             .collect()
     }
+
+    async fn record_poll_success(&self, mailbox: &str, now: i64) -> StoreResult<()> {
+        self.record_poll_success_impl(mailbox, now).await
+    }
+
+    async fn poll_statuses(&self) -> StoreResult<Vec<PollStatus>> {
+        self.poll_statuses_impl().await
+    }
+
+    #[instrument(skip_all)]
+    async fn metrics_snapshot(&self) -> StoreResult<MetricsSnapshot> {
+        self.metrics_snapshot_impl().await
+    }
 }
 
 #[cfg(test)]

@@ -86,14 +86,16 @@ pub fn set_cookie(token: &str, secure: bool) -> String {
     format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{secure}{max_age}")
 }
 
-/// Every route but the login page, the health check and the style sheet needs a session.
+/// Every route but the login page, the health check, the metrics and the style sheet needs a
+/// session.
 pub async fn require_session(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    if path == "/login" || path == "/healthz" || path.starts_with("/static/") {
+    if path == "/login" || path == "/healthz" || path == "/metrics" || path.starts_with("/static/")
+    {
         return next.run(request).await;
     }
     let now = now_ms();

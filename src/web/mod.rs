@@ -1,8 +1,8 @@
 //! The web app: axum routes rendering handlebars templates from `templates/web/`.
 //!
 //! Email-derived text is only ever rendered through `{{ }}`, which escapes HTML; an email's
-//! own HTML is shown only after ammonia has cleaned it. Every route but `/login`, `/healthz`
-//! and the style sheet needs a session ([`auth::require_session`]).
+//! own HTML is shown only after ammonia has cleaned it. Every route but `/login`, `/healthz`,
+//! `/metrics` and the style sheet needs a session ([`auth::require_session`]).
 
 mod actions;
 mod admin;
@@ -102,6 +102,8 @@ pub struct AppState {
     pub compose: ComposeConfig,
     /// Answer targets and business hours (the queue shows the targets; reports count breaches).
     pub reports: Arc<crate::reports::ReportConfig>,
+    /// Which mailboxes count for the stalled-inbox alert (`/healthz`, the banner, `/metrics`).
+    pub poll_watch: Arc<crate::health::PollWatch>,
 }
 
 impl AppState {
@@ -121,6 +123,7 @@ impl AppState {
             queued,
             compose: ComposeConfig::from_settings(settings),
             reports: Arc::new(crate::reports::ReportConfig::from_settings(settings)),
+            poll_watch: Arc::new(crate::health::PollWatch::from_settings(settings, now_ms())),
         })
     }
 }
@@ -222,6 +225,7 @@ pub fn router(state: AppState) -> Router {
         .route("/reports", get(reports::reports_page))
         .route("/reports/export.csv", get(reports::export_csv))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/static/style.css", get(style))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -231,9 +235,26 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `ok`; `degraded: no successful poll of ... for N min` (503) when a watched inbox stalled;
+/// `database unavailable` (503).
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ok").into_response(),
+    let checked = async {
+        state.store.ping().await?;
+        state.store.poll_statuses().await
+    };
+    match checked.await {
+        Ok(polls) => {
+            let stalls = state.poll_watch.stalls(&polls, now_ms());
+            if stalls.is_empty() {
+                (StatusCode::OK, "ok").into_response()
+            } else {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    crate::health::degraded_body(&stalls),
+                )
+                    .into_response()
+            }
+        }
         Err(error) => {
             tracing::error!(
                 error = format!("{:#}", anyhow::Error::from(error)),
@@ -242,6 +263,34 @@ async fn healthz(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
         }
     }
+}
+
+/// Prometheus metrics: counts, codes and times from the database and this process.
+async fn metrics(State(state): State<AppState>) -> Result<Response, WebError> {
+    let snapshot = state.store.metrics_snapshot().await?;
+    let text = crate::metrics::render(&snapshot, &state.poll_watch, now_ms());
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// The banner shown to everyone logged in while a watched inbox is stalled.
+pub async fn poll_alert(state: &AppState) -> Result<Option<String>, WebError> {
+    let polls = state.store.poll_statuses().await?;
+    let stalls = state.poll_watch.stalls(&polls, now_ms());
+    if stalls.is_empty() {
+        return Ok(None);
+    }
+    let reasons: Vec<String> = stalls.iter().map(crate::health::Watched::reason).collect();
+    Ok(Some(format!(
+        "Mail is not coming in: {}. New messages may be waiting on the mail server; tell whoever runs concierge.",
+        reasons.join("; ")
+    )))
 }
 
 async fn style() -> Response {
@@ -467,6 +516,8 @@ struct QueuePage {
     languages: Vec<FilterLink>,
     countries: Vec<FilterLink>,
     rows: Vec<QueueRow>,
+    /// The stalled-inbox banner (the layout shows it).
+    poll_alert: Option<String>,
 }
 
 async fn queue_page(
@@ -599,6 +650,7 @@ async fn queue_page(
         languages,
         countries,
         rows,
+        poll_alert: poll_alert(&state).await?,
     };
     Ok(Html(state.templates.render("queue", &page)?))
 }

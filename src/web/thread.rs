@@ -82,6 +82,8 @@ struct ThreadPage {
     claimed_by_me: bool,
     claimed_by_other: String,
     can_reassign: bool,
+    /// The stalled-inbox banner (the layout shows it).
+    poll_alert: Option<String>,
 }
 
 /// One entry of the conversation, in time order: a message from the person, a mail we sent
@@ -256,6 +258,7 @@ pub async fn thread_page(
             .or(summary.contact_email)
             .unwrap_or_else(|| "(unknown sender)".into()),
         timeline: messages,
+        poll_alert: super::poll_alert(&state).await?,
     };
     Ok(Html(state.templates.render("thread", &page)?))
 }

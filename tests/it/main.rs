@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod imap;
 mod ingest;
+mod metrics;
 mod outbox;
 mod reports;
 mod store;

@@ -1284,7 +1284,7 @@ async fn every_route_but_login_and_health_needs_a_session() {
             "POST {path} with a wrong CSRF token: {status}"
         );
     }
-    for path in ["/login", "/healthz", "/static/style.css"] {
+    for path in ["/login", "/healthz", "/metrics", "/static/style.css"] {
         assert_eq!(
             send(&app.router, get(path, None)).await.status,
             StatusCode::OK,
