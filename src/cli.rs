@@ -34,6 +34,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The part of the service a `concierge serve` instance runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServeRole {
+    All,
+    Web,
+    Worker,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: read the inbox, triage, and serve the web app.
@@ -41,6 +49,11 @@ pub enum Command {
         /// Drop a few sample messages into the local Maildir inbox first.
         #[arg(long)]
         demo: bool,
+        /// What this instance does: `all` (one machine), `web` (the web app only: no inbox,
+        /// no outbox; any number behind a load balancer) or `worker` (inbox and outbox, with
+        /// only /healthz and /metrics on the web address).
+        #[arg(long, value_enum, default_value = "all")]
+        role: ServeRole,
     },
     /// Ingest one .eml file, a Maildir folder, or an mbox file, and print a summary.
     Ingest { path: PathBuf },
@@ -149,7 +162,7 @@ pub enum ResourcesAction {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve { demo } => serve(settings, demo).await,
+        Command::Serve { demo, role } => serve(settings, demo, role).await,
         Command::Ingest { path } => ingest(settings, &path).await,
         Command::Triage {
             file: Some(file), ..
@@ -566,15 +579,27 @@ pub fn reply_pipeline_with(
     Ok((ingester, worker))
 }
 
-async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
+async fn serve(mut settings: Settings, demo: bool, role: ServeRole) -> anyhow::Result<()> {
+    if demo && role != ServeRole::All {
+        anyhow::bail!("--demo runs the whole service on one machine: use it with --role all");
+    }
+    // A web node reads no inbox; for the stalled-inbox alert it watches every mailbox the
+    // workers poll.
+    if role == ServeRole::Web {
+        settings.inbox.kind = InboxKind::None;
+    }
+    let mails = role != ServeRole::Web;
     let store = open_store(&settings).await?;
     crate::triage::risk::check_lexicons()?;
     seed_resources(&store, &settings).await?;
     let templates = reply_templates(&settings)?;
     let (ingester, outbox_worker) = reply_pipeline_with(&store, &settings, templates.clone())?;
     let ingester = Arc::new(ingester);
-    ingester.process_pending().await?;
-    ingester.acknowledge_pending().await?;
+    if mails {
+        ingester.process_pending().await?;
+        ingester.acknowledge_pending().await?;
+    }
+    info!(role = ?role, "starting");
 
     if demo {
         if settings.inbox.kind != InboxKind::Maildir {
@@ -596,7 +621,8 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let outbox_queued = outbox_worker.queued();
-    let outbox_task = tokio::spawn(outbox_worker.run(shutdown_rx.clone()));
+    // Replies queued in a web node's app are sent by a worker's outbox poll.
+    let outbox_task = mails.then(|| tokio::spawn(outbox_worker.run(shutdown_rx.clone())));
     let mut source: Option<Box<dyn MailSource>> = match settings.inbox.kind {
         InboxKind::Maildir => Some(Box::new(MaildirSource::new(
             settings.maildir.path.clone(),
@@ -622,14 +648,20 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         (*state.poll_watch).clone(),
         shutdown_rx.clone(),
     ));
-    first_run_admin(&store, &settings).await?;
+    if role != ServeRole::Worker {
+        first_run_admin(&store, &settings).await?;
+    }
     let listener = tokio::net::TcpListener::bind(&settings.web.bind)
         .await
         .with_context(|| format!("binding the web address {}", settings.web.bind))?;
     let address = listener.local_addr()?;
     info!(%address, "concierge is running: open http://{address}/");
     let mut web_shutdown = shutdown_rx.clone();
-    let server = axum::serve(listener, web::router(state)).with_graceful_shutdown(async move {
+    let router = match role {
+        ServeRole::Worker => web::ops_router(state),
+        ServeRole::All | ServeRole::Web => web::router(state),
+    };
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         web_shutdown.changed().await.ok();
     });
     let server_task = tokio::spawn(async move { server.await });
@@ -640,7 +672,9 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     if let Some(task) = source_task {
         task.await.ok();
     }
-    outbox_task.await.ok();
+    if let Some(task) = outbox_task {
+        task.await.ok();
+    }
     poll_task.await.ok();
     server_task.await.ok();
     Ok(())

@@ -235,6 +235,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A worker's web address: `/healthz` and `/metrics` only, for the load balancer and the
+/// monitoring; the app is served by the web nodes.
+pub fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
 /// `ok`; `degraded: no successful poll of ... for N min` (503) when a watched inbox stalled;
 /// `database unavailable` (503).
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -472,3 +472,149 @@ fn resources_check_fails_naming_the_record_and_the_field() {
         "{stdout}"
     );
 }
+
+/// Kills a child process when dropped, so that a failing test leaves no server behind.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+fn wait_for(limit_secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(limit_secs) {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn a_web_node_reads_no_mail_and_a_worker_serves_only_health_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let added = concierge(dir.path())
+        .args([
+            "user",
+            "add",
+            "nav@example.org",
+            "--role",
+            "navigator",
+            "--password-env",
+            "TEST_PASSWORD",
+        ])
+        .env("TEST_PASSWORD", "a long enough password")
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let demo = concierge(dir.path())
+        .args(["serve", "--demo", "--role", "web"])
+        .output()
+        .unwrap();
+    assert!(!demo.status.success());
+    assert!(String::from_utf8_lossy(&demo.stderr).contains("--role all"));
+
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(dir.path().join("var/inbox").join(sub)).unwrap();
+    }
+    let waiting = dir.path().join("var/inbox/new/waiting.eml");
+    std::fs::write(
+        &waiting,
+        simple_message(
+            "role-1@x.org",
+            "kim@example.org",
+            "Split roles",
+            "Could someone tell me where to find a therapist?",
+        ),
+    )
+    .unwrap();
+    let web_port = crate::harness::free_port();
+    let _web = Running(
+        concierge(dir.path())
+            .args(["serve", "--role", "web"])
+            .env("CONCIERGE__WEB__BIND", format!("127.0.0.1:{web_port}"))
+            .env("CONCIERGE__MAILDIR__POLL_INTERVAL_MS", "100")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut cookie = None;
+    assert!(wait_for(30, || {
+        cookie = http_request(
+            web_port,
+            "POST",
+            "/login",
+            None,
+            "email=nav%40example.org&password=a+long+enough+password",
+        )
+        .ok()
+        .and_then(|response| {
+            response
+                .lines()
+                .find(|line| line.to_ascii_lowercase().starts_with("set-cookie:"))
+                .map(|line| {
+                    line.split_once(':')
+                        .unwrap()
+                        .1
+                        .split(';')
+                        .next()
+                        .unwrap()
+                        .trim()
+                        .to_string()
+                })
+        });
+        cookie.is_some()
+    }));
+    let cookie = cookie.unwrap();
+    // The web node is up and polls nothing: the message waits in new/.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(waiting.exists(), "a web node must not read the inbox");
+    assert!(!http_request(web_port, "GET", "/", Some(&cookie), "")
+        .unwrap()
+        .contains("Split roles"));
+
+    let worker_port = crate::harness::free_port();
+    let _worker = Running(
+        concierge(dir.path())
+            .args(["serve", "--role", "worker"])
+            .env("CONCIERGE__WEB__BIND", format!("127.0.0.1:{worker_port}"))
+            .env("CONCIERGE__MAILDIR__POLL_INTERVAL_MS", "100")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The worker ingests it, and the web node shows it.
+    assert!(
+        wait_for(30, || http_request(web_port, "GET", "/", Some(&cookie), "")
+            .is_ok_and(|page| page.contains("Split roles"))),
+        "the worker's message did not reach the web node's queue"
+    );
+    assert!(!waiting.exists(), "the worker moved the message to cur/");
+    let health = http_request(worker_port, "GET", "/healthz", None, "").unwrap();
+    assert!(
+        health.lines().next().unwrap_or("").contains(" 200") && health.ends_with("ok"),
+        "{health}"
+    );
+    let metrics = http_request(worker_port, "GET", "/metrics", None, "").unwrap();
+    assert!(metrics.contains("concierge_"), "{metrics}");
+    assert!(!metrics.contains("kim@example.org") && !metrics.contains("Split roles"));
+    for path in ["/", "/login", "/reports"] {
+        let reply = http_request(worker_port, "GET", path, None, "").unwrap();
+        let status = reply.lines().next().unwrap_or("");
+        assert!(status.contains(" 404"), "GET {path} on a worker: {status}");
+    }
+    // The worker's acknowledgement goes out as a file (the embedded default).
+    assert!(
+        wait_for(30, || std::fs::read_dir(dir.path().join("var/outbox"))
+            .is_ok_and(|entries| entries.count() > 0)),
+        "the worker's outbox sent nothing"
+    );
+}
