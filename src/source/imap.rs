@@ -6,6 +6,7 @@
 //! last UID) is saved. A crash between any two of them replays a batch, and the store
 //! recognises every replayed message by its source position or its dedupe key.
 
+use super::lease::Lease;
 use super::{MailSource, PollRecorder};
 use crate::clock::now_ms;
 use crate::config::{ImapSettings, TlsMode};
@@ -276,32 +277,45 @@ impl MailSource for ImapSource {
     async fn run(
         &mut self,
         ingester: Arc<Ingester>,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
         let mut backoff = Backoff::new(Duration::from_secs(self.settings.max_backoff_secs.max(1)));
         info!(source = %self.name(), "reading the IMAP inbox");
+        // Several instances on one database: one of them polls the mailbox at a time.
+        let lease = Lease::new(ingester.store().clone(), self.mailbox_key().to_string());
         loop {
-            if *shutdown.borrow() {
+            let Some(mut held) = lease.acquire(&shutdown).await else {
                 return Ok(());
-            }
-            match self
-                .session_loop(&ingester, &mut shutdown, &mut backoff)
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(error) => {
-                    self.poll.failed();
-                    let delay = backoff.next_delay();
-                    warn!(
-                        error = format!("{error:#}"),
-                        retry_in_ms = delay.as_millis() as u64,
-                        "IMAP session failed"
-                    );
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = shutdown.changed() => {}
+            };
+            // `held.stop` turns true on shutdown or when the lease is lost.
+            loop {
+                if *held.stop.borrow() {
+                    break;
+                }
+                match self
+                    .session_loop(&ingester, &mut held.stop, &mut backoff)
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(error) => {
+                        self.poll.failed();
+                        let delay = backoff.next_delay();
+                        warn!(
+                            error = format!("{error:#}"),
+                            retry_in_ms = delay.as_millis() as u64,
+                            "IMAP session failed"
+                        );
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = held.stop.changed() => {}
+                        }
                     }
                 }
+            }
+            let lost = held.lost();
+            held.release().await;
+            if !lost {
+                return Ok(());
             }
         }
     }

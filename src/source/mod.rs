@@ -4,6 +4,7 @@
 //! on its side (`\Seen`, a move, a rename into `cur/`) only after the ingester has committed.
 
 pub mod imap;
+pub mod lease;
 pub mod maildir;
 pub mod mbox;
 

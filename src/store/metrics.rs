@@ -1,5 +1,6 @@
 //! The SQL behind `/metrics` and the stalled-inbox alert: aggregates computed at scrape time,
-//! and the last successful poll of each mailbox.
+//! the last successful poll of each mailbox, and the lease on polling it (one instance at a
+//! time).
 //!
 //! Everything here is a count, a code from a fixed set (risk, auto-mail kind, outbox status),
 //! a time, or a mailbox key from the configuration: never an address, a name, a subject or
@@ -125,6 +126,42 @@ impl SqlStore {
         .bind(now)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    pub(super) async fn try_lease_mailbox_impl(
+        &self,
+        mailbox: &str,
+        holder: &str,
+        now: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<bool> {
+        // Inserted, or updated when the holder is ours or the lease expired; otherwise the
+        // upsert changes no row.
+        let result = sqlx::query(
+            "INSERT INTO mailbox_leases (mailbox, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (mailbox) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE mailbox_leases.holder = excluded.holder OR mailbox_leases.expires_at <= $4",
+        )
+        .bind(mailbox)
+        .bind(holder)
+        .bind(now + ttl_ms)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub(super) async fn release_mailbox_lease_impl(
+        &self,
+        mailbox: &str,
+        holder: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM mailbox_leases WHERE mailbox = $1 AND holder = $2")
+            .bind(mailbox)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

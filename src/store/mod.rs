@@ -607,6 +607,21 @@ pub trait Store: Send + Sync {
     /// stored time only moves forward, whichever instance writes it.
     async fn record_poll_success(&self, mailbox: &str, now: i64) -> StoreResult<()>;
 
+    /// Takes or renews the lease on polling a mailbox until `now + ttl_ms`: true when
+    /// `holder` has it now (it held it, or nobody did, or the last holder's lease expired),
+    /// false when another instance holds an unexpired lease. One statement, so two instances
+    /// never both get it.
+    async fn try_lease_mailbox(
+        &self,
+        mailbox: &str,
+        holder: &str,
+        now: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<bool>;
+
+    /// Gives the lease up (a clean stop), so that another instance takes over at once.
+    async fn release_mailbox_lease(&self, mailbox: &str, holder: &str) -> StoreResult<()>;
+
     /// The last successful poll of every mailbox any instance has read, by mailbox key.
     async fn poll_statuses(&self) -> StoreResult<Vec<PollStatus>>;
 

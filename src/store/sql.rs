@@ -1483,6 +1483,21 @@ impl Store for SqlStore {
         self.record_poll_success_impl(mailbox, now).await
     }
 
+    async fn try_lease_mailbox(
+        &self,
+        mailbox: &str,
+        holder: &str,
+        now: i64,
+        ttl_ms: i64,
+    ) -> StoreResult<bool> {
+        self.try_lease_mailbox_impl(mailbox, holder, now, ttl_ms)
+            .await
+    }
+
+    async fn release_mailbox_lease(&self, mailbox: &str, holder: &str) -> StoreResult<()> {
+        self.release_mailbox_lease_impl(mailbox, holder).await
+    }
+
     async fn poll_statuses(&self) -> StoreResult<Vec<PollStatus>> {
         self.poll_statuses_impl().await
     }

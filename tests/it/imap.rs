@@ -20,6 +20,43 @@ async fn unseen_on_server(dovecot: &Dovecot, mailbox: &str) -> usize {
 }
 
 on_both_backends! {
+    async fn a_second_instance_takes_over_the_mailbox_when_the_poller_dies(db: TestDb) {
+        let dovecot = Dovecot::start();
+        let mut settings = dovecot.settings();
+        settings.poll_interval_secs = 1;
+        let ingester = Arc::new(db.ingester());
+        let start = |ingester: Arc<concierge::ingest::Ingester>| {
+            let mut source = ImapSource::new(settings.clone());
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            (stop, tokio::spawn(async move { source.run(ingester, stopped).await }))
+        };
+        let (_first_stop, first) = start(ingester.clone());
+        let store = db.store.clone();
+        let count = |n: i64| {
+            let store = store.clone();
+            move || {
+                let store = store.clone();
+                async move { store.counts().await.unwrap().messages == n }
+            }
+        };
+        dovecot.append("INBOX", &[simple_message("lease-1@example.org", "ana@example.org", "One", "Hello, who can I talk to?")]).await;
+        wait_until(Duration::from_secs(20), "the first instance's message", count(1)).await;
+        // A second instance waits: the first holds the lease.
+        let (second_stop, second) = start(ingester.clone());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(!second.is_finished());
+        // The first dies without a word (no release): its lease runs out and the second takes over.
+        first.abort();
+        let died_at = std::time::Instant::now();
+        dovecot.append("INBOX", &[simple_message("lease-2@example.org", "bo@example.org", "Two", "Is anyone reading this inbox?")]).await;
+        wait_until(Duration::from_secs(20), "the second instance's message", count(2)).await;
+        let takeover = died_at.elapsed();
+        assert!(takeover < Duration::from_secs(10), "took over after {takeover:?}");
+        assert_eq!(db.store.counts().await.unwrap().threads, 2, "each message stored once, in its own thread");
+        second_stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), second).await.expect("stops on shutdown").unwrap().unwrap();
+    }
+
     async fn fifty_messages_over_imap_are_stored_once_and_flagged_seen(db: TestDb) {
         let dovecot = Dovecot::start();
         let (_, messages) = inbox_fixture();

@@ -170,6 +170,23 @@ on_both_backends! {
         assert_eq!(db.store.checkpoint("imap:box").await.unwrap(), Some(moved));
     }
 
+    async fn one_instance_holds_a_mailbox_lease_until_it_expires_or_is_released(db: TestDb) {
+        let store = &db.store;
+        assert!(store.try_lease_mailbox("imap:box", "a", 1_000, 6_000).await.unwrap(), "nobody held it");
+        assert!(!store.try_lease_mailbox("imap:box", "b", 2_000, 6_000).await.unwrap(), "a holds it");
+        assert!(store.try_lease_mailbox("imap:box", "a", 3_000, 6_000).await.unwrap(), "a renews");
+        // a's renewal at 3,000 lasts until 9,000.
+        assert!(!store.try_lease_mailbox("imap:box", "b", 8_999, 6_000).await.unwrap());
+        assert!(store.try_lease_mailbox("imap:other", "b", 8_999, 6_000).await.unwrap(), "leases are per mailbox");
+        assert!(store.try_lease_mailbox("imap:box", "b", 9_000, 6_000).await.unwrap(), "expired: b takes over");
+        assert!(!store.try_lease_mailbox("imap:box", "a", 9_500, 6_000).await.unwrap(), "a lost it");
+        // Releasing someone else's lease does nothing; releasing one's own frees it at once.
+        store.release_mailbox_lease("imap:box", "a").await.unwrap();
+        assert!(!store.try_lease_mailbox("imap:box", "c", 10_000, 6_000).await.unwrap());
+        store.release_mailbox_lease("imap:box", "b").await.unwrap();
+        assert!(store.try_lease_mailbox("imap:box", "c", 10_000, 6_000).await.unwrap());
+    }
+
     async fn unprocessed_raw_messages_are_listed_oldest_first(db: TestDb) {
         let a = stored(&db, "u1").await;
         let b = stored(&db, "u2").await;
