@@ -92,14 +92,36 @@ impl Ingester {
         for (outcome, item) in outcomes.into_iter().zip(new_raws) {
             match outcome {
                 RawOutcome::Known(_) => summary.n_known += 1,
-                RawOutcome::New(raw_id) => fresh.push(Pending {
-                    raw_id,
-                    raw: item.raw,
-                    received_at: item.received_at,
-                }),
+                RawOutcome::New(raw_id) => {
+                    summary.n_new += 1;
+                    fresh.push(Pending {
+                        raw_id,
+                        raw: item.raw,
+                        received_at: item.received_at,
+                    })
+                }
+                // Stored by a process that died (or failed) before threading it: thread it
+                // now, with the time it first arrived.
+                RawOutcome::Unprocessed(raw_id) => {
+                    summary.n_known += 1;
+                    let received_at = self
+                        .store
+                        .raw_message(raw_id)
+                        .await?
+                        .map(|stored| stored.received_at)
+                        .unwrap_or(item.received_at);
+                    info!(
+                        raw_message_id = raw_id,
+                        "threading a message stored earlier but never threaded"
+                    );
+                    fresh.push(Pending {
+                        raw_id,
+                        raw: item.raw,
+                        received_at,
+                    })
+                }
             }
         }
-        summary.n_new = fresh.len();
         for recorded in self.process(fresh).await? {
             summary.n_new_threads += usize::from(recorded.new_thread);
             summary.n_problems += usize::from(recorded.had_problem);

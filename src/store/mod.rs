@@ -69,14 +69,18 @@ pub struct NewRaw {
 pub enum RawOutcome {
     /// First time we see these bytes: they need processing.
     New(RawMessageId),
-    /// Seen before, from this source position or another.
+    /// Seen before, from this source position or another, and already threaded (or handed
+    /// for threading earlier in the same batch).
     Known(RawMessageId),
+    /// Stored before but never threaded: the process that stored it died or failed before
+    /// recording it (another instance, or this one before a reconnect). It needs processing.
+    Unprocessed(RawMessageId),
 }
 
 impl RawOutcome {
     pub fn id(self) -> RawMessageId {
         match self {
-            RawOutcome::New(id) | RawOutcome::Known(id) => id,
+            RawOutcome::New(id) | RawOutcome::Known(id) | RawOutcome::Unprocessed(id) => id,
         }
     }
 }

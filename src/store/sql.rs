@@ -454,6 +454,8 @@ impl Store for SqlStore {
     async fn store_raw_batch(&self, batch: &[NewRaw]) -> StoreResult<Vec<RawOutcome>> {
         let mut tx = self.begin_write().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
+        // Raw messages this batch already hands for processing: a repeat is only known.
+        let mut handed: std::collections::HashSet<i64> = std::collections::HashSet::new();
         for item in batch {
             let known_position: Option<i64> = sqlx::query_scalar(
                 "SELECT raw_message_id FROM source_positions WHERE source_key = $1",
@@ -462,7 +464,7 @@ impl Store for SqlStore {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(raw_id) = known_position {
-                outcomes.push(RawOutcome::Known(raw_id));
+                outcomes.push(known_outcome(&mut tx, raw_id, &mut handed).await?);
                 continue;
             }
             let inserted: Option<i64> = sqlx::query_scalar(
@@ -476,14 +478,17 @@ impl Store for SqlStore {
             .fetch_optional(&mut *tx)
             .await?;
             let outcome = match inserted {
-                Some(raw_id) => RawOutcome::New(raw_id),
+                Some(raw_id) => {
+                    handed.insert(raw_id);
+                    RawOutcome::New(raw_id)
+                }
                 None => {
                     let raw_id: i64 =
                         sqlx::query_scalar("SELECT id FROM raw_messages WHERE dedupe_key = $1")
                             .bind(&item.dedupe_key)
                             .fetch_one(&mut *tx)
                             .await?;
-                    RawOutcome::Known(raw_id)
+                    known_outcome(&mut tx, raw_id, &mut handed).await?
                 }
             };
             sqlx::query(
@@ -1506,6 +1511,30 @@ impl Store for SqlStore {
     async fn metrics_snapshot(&self) -> StoreResult<MetricsSnapshot> {
         self.metrics_snapshot_impl().await
     }
+}
+
+/// A raw message stored before: `Unprocessed` when it was never threaded and this batch has
+/// not handed it on yet, else `Known`.
+async fn known_outcome(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    raw_id: i64,
+    handed: &mut std::collections::HashSet<i64>,
+) -> StoreResult<RawOutcome> {
+    if handed.contains(&raw_id) {
+        return Ok(RawOutcome::Known(raw_id));
+    }
+    let processed_at: Option<i64> =
+        sqlx::query_scalar("SELECT processed_at FROM raw_messages WHERE id = $1")
+            .bind(raw_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(match processed_at {
+        Some(_) => RawOutcome::Known(raw_id),
+        None => {
+            handed.insert(raw_id);
+            RawOutcome::Unprocessed(raw_id)
+        }
+    })
 }
 
 #[cfg(test)]

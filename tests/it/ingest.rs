@@ -166,6 +166,38 @@ on_both_backends! {
         assert_eq!((counts.unprocessed, counts.messages, counts.threads), (0, 1, 1));
         assert_eq!(ingester.process_pending().await.unwrap(), 0);
     }
+
+    async fn a_message_another_process_stored_but_never_threaded_is_threaded_when_seen_again(db: TestDb) {
+        // A poller stored a batch and died before threading it; a second instance (which
+        // will never run process_pending for it) fetches the same messages again.
+        let body = simple_message("died@x", "a@example.org", "Still there?", "Please, I need to talk to someone tonight.");
+        db.store
+            .store_raw_batch(&[concierge::store::NewRaw {
+                source_key: "imap:box:1:7".into(),
+                dedupe_key: concierge::mail::raw::dedupe_key(&body),
+                raw: body.clone(),
+                received_at: 1_000,
+            }])
+            .await
+            .unwrap();
+        let ingester = db.ingester();
+        let summary = ingester
+            .ingest_batch(vec![concierge::ingest::IncomingRaw { source_key: "imap:box:1:7".into(), raw: body.clone() }])
+            .await
+            .unwrap();
+        assert_eq!((summary.n_new, summary.n_known, summary.n_new_threads), (0, 1, 1));
+        let counts = db.store.counts().await.unwrap();
+        assert_eq!((counts.raw_messages, counts.unprocessed, counts.messages, counts.threads), (1, 0, 1, 1));
+        let queue = db.store.queue(10).await.unwrap();
+        assert_eq!(queue[0].waiting_since, Some(1_000), "it waits since it first arrived");
+        // Seen a third time, it is only known: nothing is recorded twice.
+        let again = ingester
+            .ingest_batch(vec![concierge::ingest::IncomingRaw { source_key: "imap:box:2:1".into(), raw: body }])
+            .await
+            .unwrap();
+        assert_eq!((again.n_new, again.n_known, again.n_new_threads), (0, 1, 0));
+        assert_eq!(db.store.counts().await.unwrap().messages, 1);
+    }
 }
 
 /// A message with one base64 attachment of `size` bytes.

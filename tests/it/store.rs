@@ -51,7 +51,9 @@ async fn stored(db: &TestDb, source_key: &str) -> i64 {
         .unwrap();
     match outcome[0] {
         RawOutcome::New(id) => id,
-        RawOutcome::Known(id) => panic!("{source_key} was already known as {id}"),
+        RawOutcome::Known(id) | RawOutcome::Unprocessed(id) => {
+            panic!("{source_key} was already known as {id}")
+        }
     }
 }
 
@@ -61,8 +63,9 @@ on_both_backends! {
         assert!(matches!(first[..], [RawOutcome::New(_), RawOutcome::New(_)]), "{first:?}");
         // The same source position again, and the same message seen at a new position.
         let again = db.store.store_raw_batch(&[raw("imap:a:1:1", "k1"), raw("imap:a:2:7", "k2"), raw("imap:a:2:8", "k3")]).await.unwrap();
-        assert_eq!(again[0], RawOutcome::Known(first[0].id()));
-        assert_eq!(again[1], RawOutcome::Known(first[1].id()));
+        // Never threaded yet: handed on again, for processing.
+        assert_eq!(again[0], RawOutcome::Unprocessed(first[0].id()));
+        assert_eq!(again[1], RawOutcome::Unprocessed(first[1].id()));
         assert!(matches!(again[2], RawOutcome::New(_)));
         // Duplicates inside one batch.
         let within = db.store.store_raw_batch(&[raw("x:1", "k9"), raw("x:2", "k9")]).await.unwrap();
@@ -75,6 +78,11 @@ on_both_backends! {
         let loaded = db.store.raw_message(first[0].id()).await.unwrap().unwrap();
         assert_eq!(loaded.raw, b"Subject: k1\r\n\r\nbody");
         assert_eq!(loaded.processed_at, None);
+        // Once threaded, a message seen again is only known.
+        db.store.record_message(&message(first[0].id(), "k1@x.org", "ana@example.org")).await.unwrap();
+        let later = db.store.store_raw_batch(&[raw("imap:a:3:1", "k1"), raw("imap:a:3:2", "k2")]).await.unwrap();
+        assert_eq!(later[0], RawOutcome::Known(first[0].id()));
+        assert_eq!(later[1], RawOutcome::Unprocessed(first[1].id()));
     }
 
     async fn messages_thread_by_reply_headers_and_token(db: TestDb) {
