@@ -22,7 +22,9 @@ use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
 /// How long a worker owns a row it took; after that another worker (or a restart) retries it.
-const LEASE_MS: i64 = 5 * 60_000;
+const LEASE_MS: i64 = 30_000;
+/// How often a worker renews the lease of the rows it is sending.
+const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// Rows one pass takes (one claim transaction).
 const BATCH: i64 = 128;
 /// Mails in flight at once, each on its own connection (`smtp::MAX_IDLE` are kept).
@@ -209,7 +211,25 @@ impl OutboxWorker {
         // Each row is marked as soon as its own exchange ends, not after the batch: a crash
         // then resends at most the mails still in flight.
         let mut results = futures::stream::iter(sends).buffer_unordered(CONCURRENT_SENDS);
-        while let Some(first) = results.next().await {
+        // The claim is renewed while the batch is out, so the lease can be short: a worker
+        // that dies leaves its rows to another within LEASE_MS, and a slow server never lets
+        // another worker take a row still being sent.
+        let claimed: Vec<i64> = items.iter().map(|item| item.id).collect();
+        let mut renew =
+            tokio::time::interval_at(tokio::time::Instant::now() + RENEW_EVERY, RENEW_EVERY);
+        loop {
+            let first = tokio::select! {
+                next = results.next() => match next {
+                    Some(first) => first,
+                    None => break,
+                },
+                _ = renew.tick() => {
+                    if let Err(error) = self.store.renew_outbox_lease(&claimed, now_ms() + LEASE_MS).await {
+                        warn!(error = %error, "the outbox lease could not be renewed");
+                    }
+                    continue;
+                }
+            };
             // Every exchange that has ended by now is marked in one transaction.
             let mut ended = vec![first];
             while let Some(Some(more)) = results.next().now_or_never() {

@@ -398,6 +398,11 @@ pub trait Store: Send + Sync {
     /// The server accepted these mails: never send them again. One transaction for all.
     async fn mark_outbox_sent(&self, ids: &[i64], now: i64) -> StoreResult<()>;
 
+    /// Extends the sending lease of rows this worker claimed and is still sending, so that no
+    /// other worker takes them while a slow server answers; a worker that died stops renewing
+    /// and its rows are taken again once the lease ran out.
+    async fn renew_outbox_lease(&self, ids: &[i64], until: i64) -> StoreResult<()>;
+
     /// A transient failure: try again at `next_attempt_at`.
     async fn mark_outbox_retry(
         &self,

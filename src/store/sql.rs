@@ -831,6 +831,21 @@ impl Store for SqlStore {
         Ok(items)
     }
 
+    async fn renew_outbox_lease(&self, ids: &[i64], until: i64) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // Integers only, so the list is safe to write into the statement.
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        sqlx::query(&format!(
+            "UPDATE outbox SET lease_until = $1 WHERE status = 'sending' AND id IN ({list})"
+        ))
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn mark_outbox_sent(&self, ids: &[i64], now: i64) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         for &id in ids {

@@ -84,6 +84,28 @@ on_both_backends! {
         assert!(sink.messages().is_empty());
     }
 
+    async fn a_renewed_sending_lease_keeps_other_workers_off_and_a_lapsed_one_frees_the_row(db: TestDb) {
+        let (ingester, _worker) = concierge::cli::reply_pipeline(&db.store, &settings_with_smtp(1)).unwrap();
+        ingester.ingest_batch(vec![item("l:1", simple_message("lease@example.org", "ana@example.org", "Hello", "I would like to talk to someone."))]).await.unwrap();
+        let now = concierge::clock::now_ms();
+        let claimed = db.store.claim_outbox(now, 30_000, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        let id = claimed[0].id;
+        // Another worker 20 s later: the lease holds.
+        assert!(db.store.claim_outbox(now + 20_000, 30_000, 10).await.unwrap().is_empty());
+        // Renewed at +20 s until +50 s: at +40 s, past the first lease, nobody takes it.
+        db.store.renew_outbox_lease(&[id], now + 50_000).await.unwrap();
+        assert!(db.store.claim_outbox(now + 40_000, 30_000, 10).await.unwrap().is_empty());
+        // The holder died and renewed no more: after the lease the row is taken again.
+        let retaken = db.store.claim_outbox(now + 50_001, 30_000, 10).await.unwrap();
+        assert_eq!(retaken.iter().map(|r| r.id).collect::<Vec<_>>(), vec![id]);
+        assert_eq!(retaken[0].attempts, 2);
+        // A sent row is never renewed back into sending.
+        db.store.mark_outbox_sent(&[id], now + 50_002).await.unwrap();
+        db.store.renew_outbox_lease(&[id], now + 90_000).await.unwrap();
+        assert_eq!(db.store.outbox_all().await.unwrap()[0].status, "sent");
+    }
+
     async fn nothing_is_sent_twice_across_a_restart(db: TestDb) {
         let sink = SmtpSink::start(&[]);
         let settings = settings_with_smtp(sink.port);
