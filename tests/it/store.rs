@@ -327,3 +327,43 @@ on_both_backends! {
         assert!(!line.contains("ana") && !line.contains("@") && !line.contains("612"), "{line}");
     }
 }
+
+on_both_backends! {
+    async fn two_instances_racing_for_fifty_threads_claim_each_exactly_once(db: TestDb) {
+        use concierge::store::ClaimOutcome;
+        // A second instance: its own connection pool on the same database.
+        let other = concierge::store::connect(&db.url, 8).await.unwrap();
+        let mut threads = Vec::new();
+        for i in 0..50 {
+            let raw_id = stored(&db, &format!("race-{i}")).await;
+            let recorded = db.store.record_message(&message(raw_id, &format!("race-{i}@x.org"), &format!("p{i}@example.org"))).await.unwrap();
+            threads.push(recorded.thread_id);
+        }
+        let mut navigators = Vec::new();
+        for n in 0..4 {
+            let email = EmailAddress::parse(&format!("nav{n}@concierge.localhost")).unwrap();
+            navigators.push(db.store.create_user(&email, &format!("Nav {n}"), concierge::domain::Role::Navigator, "x", 1).await.unwrap());
+        }
+        // 200 attempts at once: every navigator on every thread, half through each instance.
+        let now = 1_000_000;
+        let attempts = threads.iter().flat_map(|&thread| {
+            navigators.iter().enumerate().map(move |(n, &navigator)| (thread, n, navigator))
+        });
+        let results = futures::future::join_all(attempts.map(|(thread, n, navigator)| {
+            let store = if n % 2 == 0 { db.store.clone() } else { other.clone() };
+            async move { (thread, navigator, store.claim_thread(thread, navigator, now, 60_000, false).await.unwrap()) }
+        }))
+        .await;
+        assert_eq!(results.len(), 200);
+        for &thread in &threads {
+            let winners: Vec<i64> = results
+                .iter()
+                .filter(|(t, _, outcome)| *t == thread && *outcome == ClaimOutcome::Claimed)
+                .map(|(_, navigator, _)| *navigator)
+                .collect();
+            assert_eq!(winners.len(), 1, "thread {thread}: claimed by {winners:?}");
+            let summary = db.store.thread_summary(thread).await.unwrap().unwrap();
+            assert_eq!(summary.claimed_by, Some(winners[0]), "thread {thread}: the stored claim is the winner's");
+        }
+    }
+}
