@@ -345,7 +345,7 @@ on_both_backends! {
             navigators.push(db.store.create_user(&email, &format!("Nav {n}"), concierge::domain::Role::Navigator, "x", 1).await.unwrap());
         }
         // 200 attempts at once: every navigator on every thread, half through each instance.
-        let now = 1_000_000;
+        let now = concierge::clock::now_ms();
         let attempts = threads.iter().flat_map(|&thread| {
             navigators.iter().enumerate().map(move |(n, &navigator)| (thread, n, navigator))
         });
