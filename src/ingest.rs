@@ -12,9 +12,13 @@ use crate::mail::{parse_message, raw::dedupe_key, ParsedMessage};
 use crate::store::{NewMessage, NewRaw, RawMessageId, RawOutcome, Store, ThreadingKeys};
 use crate::triage::{self, SenderHistory, TriageConfig};
 use anyhow::Context;
+use futures::{StreamExt, TryStreamExt};
 use rayon::prelude::*;
 use std::sync::Arc;
 use tracing::{debug, info, warn};
+
+/// Sender-history queries in flight at once while a batch is triaged.
+const HISTORY_QUERIES: usize = 8;
 
 /// Raw bytes from a source, with where they were seen.
 #[derive(Debug, Clone)]
@@ -199,21 +203,49 @@ impl Ingester {
             .context("the parser panicked")?
         };
         stage_ms[0] = lap();
-        let mut histories = Vec::with_capacity(parsed.len());
-        for result in &parsed {
-            let history = match result.as_ref().ok().and_then(|p| p.from.as_ref()) {
-                Some(address) => {
-                    let stored = self.store.contact_history(address).await?;
+        // Each sender's history once per batch, several queries in flight: the histories
+        // are read before any message of the batch is recorded, so a sender who wrote twice
+        // in one batch gets the same history for both, as before.
+        let mut senders: Vec<crate::domain::EmailAddress> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for address in parsed
+            .iter()
+            .filter_map(|result| result.as_ref().ok().and_then(|p| p.from.as_ref()))
+        {
+            if seen.insert(address.key()) {
+                senders.push(address.clone());
+            }
+        }
+        let queries = senders.into_iter().map(|address| {
+            let store = self.store.clone();
+            async move {
+                let stored = store.contact_history(&address).await?;
+                Ok::<_, crate::store::StoreError>((
+                    address.key(),
                     SenderHistory {
                         known_country: stored.known_country,
                         known_language: stored.known_language,
                         recent_languages: stored.last_languages,
-                    }
-                }
-                None => SenderHistory::default(),
-            };
-            histories.push(history);
-        }
+                    },
+                ))
+            }
+        });
+        let by_sender: std::collections::HashMap<String, SenderHistory> =
+            futures::stream::iter(queries)
+                .buffer_unordered(HISTORY_QUERIES)
+                .try_collect()
+                .await?;
+        let histories: Vec<SenderHistory> = parsed
+            .iter()
+            .map(|result| {
+                result
+                    .as_ref()
+                    .ok()
+                    .and_then(|p| p.from.as_ref())
+                    .and_then(|address| by_sender.get(&address.key()).cloned())
+                    .unwrap_or_default()
+            })
+            .collect();
         stage_ms[1] = lap();
         let config = self.triage_config.clone();
         let messages = {
