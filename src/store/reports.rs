@@ -606,10 +606,12 @@ impl SqlStore {
         from: i64,
         to: i64,
     ) -> StoreResult<Vec<AutoShareRow>> {
+        // `direction || ''`: the range, not the direction, must pick the index on SQLite
+        // (`messages_triage` would read every inbound message of all time).
         let rows = sqlx::query(
             "SELECT (received_at / 86400000) * 86400000 AS d, CAST(COUNT(*) AS BIGINT) AS n, \
                CAST(SUM(CASE WHEN auto_kind <> 'none' THEN 1 ELSE 0 END) AS BIGINT) AS auto \
-             FROM messages WHERE direction = 'inbound' AND received_at >= $1 AND received_at < $2 \
+             FROM messages WHERE direction || '' = 'inbound' AND received_at >= $1 AND received_at < $2 \
              GROUP BY d ORDER BY d",
         )
         .bind(from)

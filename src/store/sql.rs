@@ -547,8 +547,10 @@ impl Store for SqlStore {
         let known_country: Option<String> = row.try_get("known_country")?;
         let known_language: Option<String> = row.try_get("known_language")?;
         let languages: Vec<Option<String>> = sqlx::query_scalar(
+            // `direction || ''` keeps SQLite off the `messages_triage` index, which would scan
+            // every inbound message; the sender's threads lead to their few messages.
             "SELECT m.language FROM messages m JOIN threads t ON t.id = m.thread_id \
-             WHERE t.contact_id = $1 AND m.direction = 'inbound' ORDER BY m.received_at DESC, m.id DESC LIMIT 5",
+             WHERE t.contact_id = $1 AND m.direction || '' = 'inbound' ORDER BY m.received_at DESC, m.id DESC LIMIT 5",
         )
         .bind(contact_id)
         .fetch_all(&self.pool)
