@@ -63,6 +63,8 @@ impl Lease {
     pub async fn acquire(&self, shutdown: &watch::Receiver<bool>) -> Option<Held> {
         let mut shutdown = shutdown.clone();
         let mut said_waiting = false;
+        // While the database is down, one warning, not one a second.
+        let mut said_unreadable = false;
         loop {
             if *shutdown.borrow() {
                 return None;
@@ -76,9 +78,14 @@ impl Lease {
                 Ok(false) if !said_waiting => {
                     info!("another instance polls this mailbox; waiting to take over");
                     said_waiting = true;
+                    said_unreadable = false;
                 }
-                Ok(false) => {}
-                Err(error) => warn!(error = %error, "the mailbox lease could not be read"),
+                Ok(false) => said_unreadable = false,
+                Err(error) if !said_unreadable => {
+                    warn!(error = %error, "the mailbox lease could not be read; retrying every second");
+                    said_unreadable = true;
+                }
+                Err(error) => debug!(error = %error, "the mailbox lease could still not be read"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(RETRY_EVERY) => {}
