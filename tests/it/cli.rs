@@ -217,24 +217,7 @@ fn a_configuration_mistake_names_the_key_and_the_file_before_anything_starts() {
 fn serve_with_the_demo_shows_the_samples_on_the_queue_page() {
     let dir = tempfile::tempdir().unwrap();
     let port = crate::harness::free_port();
-    let added = concierge(dir.path())
-        .args([
-            "user",
-            "add",
-            "nav@example.org",
-            "--role",
-            "navigator",
-            "--password-env",
-            "TEST_PASSWORD",
-        ])
-        .env("TEST_PASSWORD", "a long enough password")
-        .output()
-        .unwrap();
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    add_nav(dir.path());
     let mut child = concierge(dir.path())
         .args(["serve", "--demo"])
         .env("CONCIERGE__WEB__BIND", format!("127.0.0.1:{port}"))
@@ -245,29 +228,7 @@ fn serve_with_the_demo_shows_the_samples_on_the_queue_page() {
     let start = std::time::Instant::now();
     let mut cookie = None;
     while cookie.is_none() && start.elapsed() < std::time::Duration::from_secs(30) {
-        cookie = http_request(
-            port,
-            "POST",
-            "/login",
-            None,
-            "email=nav%40example.org&password=a+long+enough+password",
-        )
-        .ok()
-        .and_then(|response| {
-            response
-                .lines()
-                .find(|line| line.to_ascii_lowercase().starts_with("set-cookie:"))
-                .map(|line| {
-                    line.split_once(':')
-                        .unwrap()
-                        .1
-                        .split(';')
-                        .next()
-                        .unwrap()
-                        .trim()
-                        .to_string()
-                })
-        });
+        cookie = log_in_as_nav(port);
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let cookie = cookie.expect("logged in");
@@ -321,6 +282,52 @@ fn serve_with_the_demo_shows_the_samples_on_the_queue_page() {
 }
 
 /// A minimal HTTP/1.0 request, enough for a local test.
+/// Adds the navigator `nav@example.org` with `concierge user add`.
+fn add_nav(dir: &std::path::Path) {
+    let added = concierge(dir)
+        .args([
+            "user",
+            "add",
+            "nav@example.org",
+            "--role",
+            "navigator",
+            "--password-env",
+            "TEST_PASSWORD",
+        ])
+        .env("TEST_PASSWORD", "a long enough password")
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+}
+
+/// The session cookie of `nav@example.org` (made by `add_nav`), or `None` while the server
+/// is not up yet.
+fn log_in_as_nav(port: u16) -> Option<String> {
+    let response = http_request(
+        port,
+        "POST",
+        "/login",
+        None,
+        "email=nav%40example.org&password=a+long+enough+password",
+    )
+    .ok()?;
+    let line = response
+        .lines()
+        .find(|line| line.to_ascii_lowercase().starts_with("set-cookie:"))?;
+    Some(
+        line.split_once(':')?
+            .1
+            .split(';')
+            .next()?
+            .trim()
+            .to_string(),
+    )
+}
+
 pub fn http_request(
     port: u16,
     method: &str,
@@ -497,24 +504,7 @@ fn wait_for(limit_secs: u64, mut check: impl FnMut() -> bool) -> bool {
 #[test]
 fn a_web_node_reads_no_mail_and_a_worker_serves_only_health_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let added = concierge(dir.path())
-        .args([
-            "user",
-            "add",
-            "nav@example.org",
-            "--role",
-            "navigator",
-            "--password-env",
-            "TEST_PASSWORD",
-        ])
-        .env("TEST_PASSWORD", "a long enough password")
-        .output()
-        .unwrap();
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    add_nav(dir.path());
     let demo = concierge(dir.path())
         .args(["serve", "--demo", "--role", "web"])
         .output()
@@ -548,29 +538,7 @@ fn a_web_node_reads_no_mail_and_a_worker_serves_only_health_and_metrics() {
     );
     let mut cookie = None;
     assert!(wait_for(30, || {
-        cookie = http_request(
-            web_port,
-            "POST",
-            "/login",
-            None,
-            "email=nav%40example.org&password=a+long+enough+password",
-        )
-        .ok()
-        .and_then(|response| {
-            response
-                .lines()
-                .find(|line| line.to_ascii_lowercase().starts_with("set-cookie:"))
-                .map(|line| {
-                    line.split_once(':')
-                        .unwrap()
-                        .1
-                        .split(';')
-                        .next()
-                        .unwrap()
-                        .trim()
-                        .to_string()
-                })
-        });
+        cookie = log_in_as_nav(web_port);
         cookie.is_some()
     }));
     let cookie = cookie.unwrap();

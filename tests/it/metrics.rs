@@ -14,7 +14,7 @@ use concierge::source::imap::ImapSource;
 use concierge::source::maildir::MaildirSource;
 use concierge::source::MailSource;
 use concierge::store::NewOutboxItem;
-use concierge::web::{auth, AppState};
+use concierge::web::AppState;
 use http_body_util::BodyExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,24 +29,9 @@ fn state(db: &TestDb, settings: &Settings) -> AppState {
 
 /// A navigator's session cookie.
 async fn login(db: &TestDb) -> String {
-    let now = concierge::clock::now_ms();
-    let user_id = db
-        .store
-        .create_user(
-            &EmailAddress::parse("nav@example.org").unwrap(),
-            "Nav",
-            Role::Navigator,
-            &auth::hash_password("a long enough password").unwrap(),
-            now,
-        )
+    crate::web::login_as(db, "nav@example.org", Role::Navigator)
         .await
-        .unwrap();
-    let token = auth::new_token();
-    db.store
-        .create_session(&auth::token_hash(&token), user_id, &auth::new_token(), now)
-        .await
-        .unwrap();
-    format!("{}={token}", auth::SESSION_COOKIE)
+        .0
 }
 
 async fn get(router: &Router, path: &str, cookie: Option<&str>) -> (StatusCode, String, String) {

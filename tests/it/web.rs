@@ -320,7 +320,8 @@ async fn an_empty_queue_says_so() {
 }
 
 /// A second user with its own session.
-async fn login_as(db: &TestDb, email: &str, role: Role) -> (String, String) {
+/// A session for a new user: the cookie and the CSRF token.
+pub async fn login_as(db: &TestDb, email: &str, role: Role) -> (String, String) {
     let now = concierge::clock::now_ms();
     let user_id = db
         .store
