@@ -620,6 +620,9 @@ async fn serve(mut settings: Settings, demo: bool, role: ServeRole) -> anyhow::R
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // What this process knows about the servers it talks to, for /healthz.
+    let dependencies = Arc::new(crate::health::Dependencies::default());
+    let outbox_worker = outbox_worker.with_dependencies(dependencies.clone());
     let outbox_queued = outbox_worker.queued();
     // Replies queued in a web node's app are sent by a worker's outbox poll.
     let outbox_task = mails.then(|| tokio::spawn(outbox_worker.run(shutdown_rx.clone())));
@@ -628,7 +631,9 @@ async fn serve(mut settings: Settings, demo: bool, role: ServeRole) -> anyhow::R
             settings.maildir.path.clone(),
             Duration::from_millis(settings.maildir.poll_interval_ms.max(50)),
         ))),
-        InboxKind::Imap => Some(Box::new(ImapSource::new(settings.imap.clone()))),
+        InboxKind::Imap => Some(Box::new(
+            ImapSource::new(settings.imap.clone()).with_dependencies(dependencies.clone()),
+        )),
         InboxKind::None => None,
     };
     let source_task = source.take().map(|mut source| {
@@ -641,8 +646,9 @@ async fn serve(mut settings: Settings, demo: bool, role: ServeRole) -> anyhow::R
         })
     });
 
-    let state = web::AppState::new(store.clone(), &settings, templates, outbox_queued)
+    let mut state = web::AppState::new(store.clone(), &settings, templates, outbox_queued)
         .context("loading the web templates")?;
+    state.dependencies = dependencies;
     let poll_task = tokio::spawn(crate::health::watch_polls(
         store.clone(),
         (*state.poll_watch).clone(),

@@ -67,6 +67,9 @@ pub struct OutgoingSettings {
     pub host: String,
     pub port: u16,
     pub tls: TlsMode,
+    /// A PEM file of the certificate authorities to trust instead of the WebPKI roots
+    /// (empty: the WebPKI roots).
+    pub ca_file: PathBuf,
     pub username: String,
     pub password: SecretString,
     /// The display name in From.
@@ -85,6 +88,7 @@ impl fmt::Debug for OutgoingSettings {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
             .field("username", &"***")
             .field("password", &"***")
             .field("from_name", &self.from_name)
@@ -221,6 +225,9 @@ pub struct ImapSettings {
     pub host: String,
     pub port: u16,
     pub tls: TlsMode,
+    /// A PEM file of the certificate authorities to trust instead of the WebPKI roots
+    /// (empty: the WebPKI roots).
+    pub ca_file: PathBuf,
     pub username: String,
     pub password: SecretString,
     pub mailbox: String,
@@ -243,6 +250,7 @@ impl fmt::Debug for ImapSettings {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
             .field("username", &"***")
             .field("password", &"***")
             .field("mailbox", &self.mailbox)
@@ -342,6 +350,8 @@ impl Settings {
             if self.imap.poll_interval_secs == 0 {
                 return Err(fail("imap.poll_interval_secs", "must be at least 1"));
             }
+            check_ca_file("imap", self.imap.tls, &self.imap.ca_file)
+                .map_err(|(key, message)| fail(&key, &message))?;
         }
         let stalled_after_secs = u64::from(self.alerts.stalled_poll_minutes) * 60;
         if stalled_after_secs == 0 {
@@ -385,6 +395,10 @@ impl Settings {
                 "outgoing.host",
                 "is required when outgoing.transport = \"smtp\"",
             ));
+        }
+        if self.outgoing.transport == TransportKind::Smtp {
+            check_ca_file("outgoing", self.outgoing.tls, &self.outgoing.ca_file)
+                .map_err(|(key, message)| fail(&key, &message))?;
         }
         if self.outgoing.max_attempts == 0 {
             return Err(fail("outgoing.max_attempts", "must be at least 1"));
@@ -439,6 +453,19 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// A CA file must be readable PEM certificates, and only makes sense with TLS.
+fn check_ca_file(section: &str, tls: TlsMode, ca_file: &Path) -> Result<(), (String, String)> {
+    if ca_file.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let key = format!("{section}.ca_file");
+    if tls == TlsMode::None {
+        return Err((key, format!("is set but {section}.tls = \"none\"")));
+    }
+    crate::net::Trust::load(ca_file).map_err(|error| (key, format!("{error:#}")))?;
+    Ok(())
 }
 
 fn origin_of(figment: &Figment, key: &str) -> String {

@@ -2,12 +2,16 @@
 //! (pure, from the stored last successful polls), and the serve loop's watcher that logs each
 //! stall once. `/healthz`, the web app's banner and `/metrics` ask the same [`PollWatch`].
 //!
-//! Alerts name mailbox keys and durations only, never anything from a message.
+//! [`Dependencies`] is what this process knows right now about the servers it talks to: the
+//! IMAP source and the SMTP client report a connection that fails and one that works again,
+//! and `/healthz` says `degraded` while one is unreachable.
+//!
+//! Alerts name mailbox keys, servers and durations only, never anything from a message.
 
 use crate::clock::human_duration;
 use crate::store::{PollStatus, Store};
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -100,9 +104,86 @@ impl PollWatch {
     }
 }
 
-/// `/healthz`'s body when something is stalled: `degraded: REASON; REASON`.
-pub fn degraded_body(stalls: &[Watched]) -> String {
-    let reasons: Vec<String> = stalls.iter().map(Watched::reason).collect();
+/// A server this process depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Dependency {
+    Imap,
+    Smtp,
+}
+
+impl Dependency {
+    pub fn label(self) -> &'static str {
+        match self {
+            Dependency::Imap => "imap",
+            Dependency::Smtp => "smtp",
+        }
+    }
+}
+
+/// The servers this process could not reach on its last attempt, and since when.
+///
+/// One per process in `serve`, shared by the IMAP source, the outbox's SMTP client and the
+/// web app; a component built without one (tests, one-off commands) reports to its own.
+#[derive(Debug, Default)]
+pub struct Dependencies {
+    down: Mutex<BTreeMap<Dependency, i64>>,
+}
+
+impl Dependencies {
+    /// The dependency could not be reached at `now` (Unix ms); the first failure is kept.
+    pub fn report_down(&self, dependency: Dependency, now: i64) {
+        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        if let std::collections::btree_map::Entry::Vacant(entry) = down.entry(dependency) {
+            entry.insert(now);
+            warn!(
+                dependency = dependency.label(),
+                "a server is unreachable: /healthz reports degraded"
+            );
+        }
+    }
+
+    /// The dependency answered.
+    pub fn report_up(&self, dependency: Dependency, now: i64) {
+        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(since) = down.remove(&dependency) {
+            info!(
+                dependency = dependency.label(),
+                down_ms = now - since,
+                "the server is reachable again"
+            );
+        }
+    }
+
+    /// Every unreachable dependency with the time it was first found so.
+    pub fn down(&self) -> Vec<(Dependency, i64)> {
+        let down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        down.iter().map(|(d, since)| (*d, *since)).collect()
+    }
+
+    pub fn is_down(&self, dependency: Dependency) -> bool {
+        let down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        down.contains_key(&dependency)
+    }
+}
+
+/// `/healthz`'s body when something is wrong: `degraded: REASON; REASON`, the unreachable
+/// servers first, then the stalled mailboxes.
+pub fn degraded_body(down: &[(Dependency, i64)], stalls: &[Watched], now: i64) -> String {
+    let reasons: Vec<String> = down
+        .iter()
+        .map(|(dependency, since)| {
+            format!(
+                "{} server unreachable for {}",
+                dependency.label(),
+                if now - since < 60_000 {
+                    format!("{} s", (now - since).max(0) / 1000)
+                } else {
+                    human_duration(now - since)
+                }
+            )
+        })
+        .chain(stalls.iter().map(Watched::reason))
+        .collect();
     format!("degraded: {}", reasons.join("; "))
 }
 
@@ -205,7 +286,7 @@ mod tests {
             let stalls = watch.stalls(&polls, 1_020 * MIN);
             assert_eq!(stalls.len(), 1);
             assert_eq!(
-                degraded_body(&stalls),
+                degraded_body(&[], &stalls, 0),
                 "degraded: no successful poll of imap:h/INBOX for 20 min"
             );
         }
@@ -241,7 +322,7 @@ mod tests {
         ];
         let stalls = watch.stalls(&polls, 1_110 * MIN);
         assert_eq!(
-            degraded_body(&stalls),
+            degraded_body(&[], &stalls, 0),
             "degraded: no successful poll of imap:b/INBOX for 1 h 50 min"
         );
     }
@@ -273,5 +354,31 @@ mod tests {
         let mut short = watch(None);
         short.stalled_after_ms = MIN;
         assert_eq!(check_interval(&short), Duration::from_secs(15));
+    }
+
+    #[test]
+    fn an_unreachable_server_is_degraded_from_its_first_failure_until_it_answers() {
+        let dependencies = Dependencies::default();
+        assert!(dependencies.down().is_empty());
+        dependencies.report_down(Dependency::Smtp, 1_000);
+        dependencies.report_down(Dependency::Smtp, 9_000);
+        dependencies.report_down(Dependency::Imap, 5_000);
+        let down = dependencies.down();
+        assert_eq!(
+            down,
+            vec![(Dependency::Imap, 5_000), (Dependency::Smtp, 1_000)]
+        );
+        let stalls = watch(Some("imap:h/INBOX")).stalls(&[], 1_020 * MIN);
+        assert_eq!(
+            degraded_body(&down, &stalls[..0], 13_000),
+            "degraded: imap server unreachable for 8 s; smtp server unreachable for 12 s"
+        );
+        assert_eq!(
+            degraded_body(&down[1..], &stalls, 1_000 + 3 * MIN),
+            "degraded: smtp server unreachable for 3 min; no successful poll of imap:h/INBOX for 20 min"
+        );
+        dependencies.report_up(Dependency::Smtp, 20_000);
+        assert!(!dependencies.is_down(Dependency::Smtp));
+        assert!(dependencies.is_down(Dependency::Imap));
     }
 }

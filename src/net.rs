@@ -9,6 +9,7 @@
 use anyhow::Context;
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
@@ -95,21 +96,90 @@ pub async fn tcp_connect(
     Ok(tcp)
 }
 
-/// A TLS handshake over `tcp`, verifying the server's certificate for `host` against the
-/// WebPKI roots.
+/// The certificates a TLS connection trusts: the WebPKI roots (public mail providers), or
+/// only the certificate authorities of a PEM file (`imap.ca_file`, `outgoing.ca_file`: a
+/// private CA, a self-signed server). The host name is verified either way; there is no
+/// setting that turns verification off.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    WebPki,
+    CaFile(Vec<rustls::pki_types::CertificateDer<'static>>),
+}
+
+impl Trust {
+    /// `ca_file` empty: the WebPKI roots; otherwise every certificate in the PEM file, which
+    /// must hold at least one.
+    pub fn load(ca_file: &Path) -> anyhow::Result<Trust> {
+        use rustls::pki_types::pem::PemObject;
+        if ca_file.as_os_str().is_empty() {
+            return Ok(Trust::WebPki);
+        }
+        let bytes =
+            std::fs::read(ca_file).with_context(|| format!("reading {}", ca_file.display()))?;
+        let certificates = rustls::pki_types::CertificateDer::pem_slice_iter(&bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| {
+                anyhow::anyhow!("{}: not PEM certificates ({error})", ca_file.display())
+            })?;
+        if certificates.is_empty() {
+            anyhow::bail!("{}: holds no PEM certificate", ca_file.display());
+        }
+        // Each must be a certificate rustls can use as a trust anchor.
+        roots_of(&Trust::CaFile(certificates.clone()))
+            .with_context(|| format!("{}: a certificate cannot be trusted", ca_file.display()))?;
+        Ok(Trust::CaFile(certificates))
+    }
+
+    /// The same trust for lettre's STARTTLS, which builds its own rustls configuration.
+    pub fn smtp_parameters(
+        &self,
+        host: &str,
+    ) -> anyhow::Result<lettre::transport::smtp::client::TlsParameters> {
+        use lettre::transport::smtp::client::{Certificate, CertificateStore, TlsParameters};
+        let builder = TlsParameters::builder(host.to_string());
+        let builder = match self {
+            Trust::WebPki => builder.certificate_store(CertificateStore::WebpkiRoots),
+            Trust::CaFile(certificates) => {
+                let mut builder = builder.certificate_store(CertificateStore::None);
+                for certificate in certificates {
+                    builder = builder.add_root_certificate(
+                        Certificate::from_der(certificate.to_vec())
+                            .context("a certificate of the CA file")?,
+                    );
+                }
+                builder
+            }
+        };
+        builder.build_rustls().context("TLS parameters")
+    }
+}
+
+fn roots_of(trust: &Trust) -> anyhow::Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    match trust {
+        Trust::WebPki => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        Trust::CaFile(certificates) => {
+            for certificate in certificates {
+                roots.add(certificate.clone())?;
+            }
+        }
+    }
+    Ok(roots)
+}
+
+/// A TLS handshake over `tcp`, verifying the server's certificate for `host` against `trust`.
 pub async fn tls_connect(
     host: &str,
     tcp: TcpStream,
+    trust: &Trust,
     what: &str,
 ) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .context("TLS protocol versions")?
-    .with_root_certificates(roots)
+    .with_root_certificates(roots_of(trust)?)
     .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let server_name = rustls::pki_types::ServerName::try_from(host.to_string())
@@ -117,5 +187,5 @@ pub async fn tls_connect(
     connector
         .connect(server_name, tcp)
         .await
-        .with_context(|| format!("TLS handshake with the {what} server"))
+        .with_context(|| format!("TLS handshake with the {what} server {host}"))
 }

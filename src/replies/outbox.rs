@@ -182,6 +182,17 @@ impl OutboxWorker {
         }
     }
 
+    /// Reports whether the SMTP server can be reached to `dependencies` (`/healthz`).
+    pub fn with_dependencies(
+        mut self,
+        dependencies: Arc<crate::health::Dependencies>,
+    ) -> OutboxWorker {
+        if let Transport::Smtp(client) = &mut self.transport {
+            client.set_dependencies(dependencies);
+        }
+        self
+    }
+
     /// The signal that wakes this worker when a mail is queued.
     pub fn queued(&self) -> Arc<Notify> {
         self.queued.clone()

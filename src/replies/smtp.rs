@@ -8,14 +8,15 @@
 //! idle for more than two seconds.
 
 use crate::config::{OutgoingSettings, TlsMode};
+use crate::health::{Dependencies, Dependency};
 use crate::net::NetStream;
 use anyhow::Context;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::extension::ClientId;
 use secrecy::ExposeSecret;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,9 +41,11 @@ pub struct SmtpClient {
     host: String,
     port: u16,
     tls: TlsMode,
+    ca_file: std::path::PathBuf,
     credentials: Option<Credentials>,
     hello: ClientId,
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    dependencies: Arc<Dependencies>,
 }
 
 impl SmtpClient {
@@ -57,10 +60,17 @@ impl SmtpClient {
             host: settings.host.clone(),
             port: settings.port,
             tls: settings.tls,
+            ca_file: settings.ca_file.clone(),
             credentials,
             hello: ClientId::default(),
             idle: Mutex::new(Vec::new()),
+            dependencies: Arc::default(),
         }
+    }
+
+    /// Reports whether the server can be reached to `dependencies` (`/healthz`).
+    pub fn set_dependencies(&mut self, dependencies: Arc<Dependencies>) {
+        self.dependencies = dependencies;
     }
 
     /// Sends one mail: envelope and the formatted message.
@@ -92,10 +102,16 @@ impl SmtpClient {
                 }
             }
         }
-        let mut connection = self
-            .connect()
-            .await
-            .map_err(|error| SmtpError::Transient(format!("{error:#}")))?;
+        let mut connection = match self.connect().await {
+            Ok(connection) => connection,
+            Err(error) => {
+                self.dependencies
+                    .report_down(Dependency::Smtp, crate::clock::now_ms());
+                return Err(SmtpError::Transient(format!("{error:#}")));
+            }
+        };
+        self.dependencies
+            .report_up(Dependency::Smtp, crate::clock::now_ms());
         match transaction(&mut connection, envelope, message).await {
             Ok(()) => {
                 self.keep(connection);
@@ -132,10 +148,16 @@ impl SmtpClient {
     }
 
     async fn connect(&self) -> anyhow::Result<AsyncSmtpConnection> {
+        let trust = match self.tls {
+            TlsMode::None => crate::net::Trust::WebPki,
+            TlsMode::Implicit | TlsMode::Starttls => {
+                crate::net::Trust::load(&self.ca_file).context("outgoing.ca_file")?
+            }
+        };
         let tcp = crate::net::tcp_connect(&self.host, self.port, CONNECT_TIMEOUT, "SMTP").await?;
         let stream = match self.tls {
             TlsMode::Implicit => NetStream::Tls(Box::new(
-                crate::net::tls_connect(&self.host, tcp, "SMTP").await?,
+                crate::net::tls_connect(&self.host, tcp, &trust, "SMTP").await?,
             )),
             TlsMode::Starttls | TlsMode::None => NetStream::Plain(tcp),
         };
@@ -145,11 +167,11 @@ impl SmtpClient {
                 .context("the SMTP greeting and EHLO")?;
         if self.tls == TlsMode::Starttls {
             // Required, never opportunistic: a server without STARTTLS is refused.
-            let parameters = TlsParameters::new(self.host.clone()).context("TLS parameters")?;
+            let parameters = trust.smtp_parameters(&self.host)?;
             connection
                 .starttls(parameters, &self.hello)
                 .await
-                .context("STARTTLS with the SMTP server")?;
+                .with_context(|| format!("STARTTLS with the SMTP server {}", self.host))?;
         }
         if let Some(credentials) = &self.credentials {
             connection

@@ -10,6 +10,7 @@ use super::lease::Lease;
 use super::{MailSource, PollRecorder};
 use crate::clock::now_ms;
 use crate::config::{ImapSettings, TlsMode};
+use crate::health::{Dependencies, Dependency};
 use crate::ingest::{IncomingRaw, Ingester};
 use crate::store::Checkpoint;
 use anyhow::{bail, Context};
@@ -65,6 +66,7 @@ pub struct ImapSource {
     settings: ImapSettings,
     ingester_key: String,
     poll: PollRecorder,
+    dependencies: Arc<Dependencies>,
 }
 
 /// The key of this mailbox's last successful poll: `imap:HOST/FOLDER` (no account name).
@@ -83,7 +85,14 @@ impl ImapSource {
             poll: PollRecorder::new(poll_key(&settings)),
             settings,
             ingester_key,
+            dependencies: Arc::default(),
         }
+    }
+
+    /// Reports whether the server can be reached to `dependencies` (`/healthz`).
+    pub fn with_dependencies(mut self, dependencies: Arc<Dependencies>) -> ImapSource {
+        self.dependencies = dependencies;
+        self
     }
 
     /// The key of this mailbox's checkpoint and source positions.
@@ -221,7 +230,14 @@ impl ImapSource {
         shutdown: &mut watch::Receiver<bool>,
         backoff: &mut Backoff,
     ) -> anyhow::Result<()> {
-        let mut session = connect(&self.settings).await?;
+        let mut session = match connect(&self.settings).await {
+            Ok(session) => session,
+            Err(error) => {
+                self.dependencies.report_down(Dependency::Imap, now_ms());
+                return Err(error);
+            }
+        };
+        self.dependencies.report_up(Dependency::Imap, now_ms());
         let capabilities = session
             .capabilities()
             .await
@@ -349,12 +365,18 @@ pub fn uid_set(sorted_uids: &[u32]) -> String {
 
 /// Opens a session: TCP, TLS as configured, greeting, LOGIN.
 pub async fn connect(settings: &ImapSettings) -> anyhow::Result<ImapSession> {
+    let trust = match settings.tls {
+        TlsMode::None => crate::net::Trust::WebPki,
+        TlsMode::Implicit | TlsMode::Starttls => {
+            crate::net::Trust::load(&settings.ca_file).context("imap.ca_file")?
+        }
+    };
     let tcp =
         crate::net::tcp_connect(&settings.host, settings.port, CONNECT_TIMEOUT, "IMAP").await?;
     let client = match settings.tls {
         TlsMode::None => greet(async_imap::Client::new(ImapStream::Plain(tcp))).await?,
         TlsMode::Implicit => {
-            let tls = crate::net::tls_connect(&settings.host, tcp, "IMAP").await?;
+            let tls = crate::net::tls_connect(&settings.host, tcp, &trust, "IMAP").await?;
             greet(async_imap::Client::new(ImapStream::Tls(Box::new(tls)))).await?
         }
         TlsMode::Starttls => {
@@ -366,7 +388,7 @@ pub async fn connect(settings: &ImapSettings) -> anyhow::Result<ImapSession> {
             let ImapStream::Plain(tcp) = plain.into_inner() else {
                 bail!("STARTTLS on a connection that is already encrypted");
             };
-            let tls = crate::net::tls_connect(&settings.host, tcp, "IMAP").await?;
+            let tls = crate::net::tls_connect(&settings.host, tcp, &trust, "IMAP").await?;
             async_imap::Client::new(ImapStream::Tls(Box::new(tls)))
         }
     };

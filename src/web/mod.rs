@@ -104,6 +104,9 @@ pub struct AppState {
     pub reports: Arc<crate::reports::ReportConfig>,
     /// Which mailboxes count for the stalled-inbox alert (`/healthz`, the banner, `/metrics`).
     pub poll_watch: Arc<crate::health::PollWatch>,
+    /// The servers this process could not reach (`/healthz`); `serve` shares one with the
+    /// mail source and the outbox.
+    pub dependencies: Arc<crate::health::Dependencies>,
 }
 
 impl AppState {
@@ -124,6 +127,7 @@ impl AppState {
             compose: ComposeConfig::from_settings(settings),
             reports: Arc::new(crate::reports::ReportConfig::from_settings(settings)),
             poll_watch: Arc::new(crate::health::PollWatch::from_settings(settings, now_ms())),
+            dependencies: Arc::default(),
         })
     }
 }
@@ -254,13 +258,15 @@ async fn healthz(State(state): State<AppState>) -> Response {
     };
     match checked.await {
         Ok(polls) => {
-            let stalls = state.poll_watch.stalls(&polls, now_ms());
-            if stalls.is_empty() {
+            let now = now_ms();
+            let stalls = state.poll_watch.stalls(&polls, now);
+            let down = state.dependencies.down();
+            if stalls.is_empty() && down.is_empty() {
                 (StatusCode::OK, "ok").into_response()
             } else {
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    crate::health::degraded_body(&stalls),
+                    crate::health::degraded_body(&down, &stalls, now),
                 )
                     .into_response()
             }

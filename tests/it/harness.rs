@@ -160,6 +160,8 @@ where
 /// One user, `test` / `secret`, with a Maildir. Stopped when dropped.
 pub struct Dovecot {
     pub port: u16,
+    /// The port with TLS from the first byte, for a server started with [`Dovecot::start_tls`].
+    pub imaps_port: Option<u16>,
     dir: tempfile::TempDir,
     config: PathBuf,
 }
@@ -169,6 +171,16 @@ pub const IMAP_PASSWORD: &str = "secret";
 
 impl Dovecot {
     pub fn start() -> Dovecot {
+        Dovecot::start_with(None)
+    }
+
+    /// A server with a certificate: STARTTLS on `port`, TLS from the first byte on
+    /// `imaps_port`.
+    pub fn start_tls(cert: &Path, key: &Path) -> Dovecot {
+        Dovecot::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&Path, &Path)>) -> Dovecot {
         let binary = ["/usr/sbin/dovecot", "/usr/bin/dovecot"]
             .into_iter()
             .find(|path| Path::new(path).exists())
@@ -189,18 +201,31 @@ impl Dovecot {
         .unwrap();
         let config = root.join("dovecot.conf");
         let d = root.display();
+        let imaps_port = tls.map(|_| free_port());
+        let ssl = match tls {
+            Some((cert, key)) => format!(
+                "ssl = yes\nssl_cert = <{}\nssl_key = <{}\n",
+                cert.display(),
+                key.display()
+            ),
+            None => "ssl = no\n".to_string(),
+        };
+        let imaps = match imaps_port {
+            Some(port) => format!("address = 127.0.0.1\n    port = {port}"),
+            None => "port = 0".to_string(),
+        };
         std::fs::write(
             &config,
             format!(
                 "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
-                 instance_name = concierge-test-{port}\nlog_path = {d}/dovecot.log\nssl = no\n\
+                 instance_name = concierge-test-{port}\nlog_path = {d}/dovecot.log\n{ssl}\
                  disable_plaintext_auth = no\nauth_mechanisms = plain login\nmail_location = maildir:~/Maildir\n\
                  default_login_user = nobody\ndefault_internal_user = nobody\ndefault_internal_group = nogroup\n\
                  first_valid_uid = 65534\n\
                  passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%n {d}/passwd\n}}\n\
                  userdb {{\n  driver = static\n  args = uid=nobody gid=nogroup home={d}/mail/%n\n}}\n\
                  service imap-login {{\n  chroot =\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n\
-                   inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+                   inet_listener imaps {{\n    {imaps}\n  }}\n}}\n\
                  service anvil {{\n  chroot =\n}}\n"
             ),
         )
@@ -220,7 +245,12 @@ impl Dovecot {
             "dovecot failed to start; see {}",
             root.join("dovecot.log").display()
         );
-        let dovecot = Dovecot { port, dir, config };
+        let dovecot = Dovecot {
+            port,
+            imaps_port,
+            dir,
+            config,
+        };
         dovecot.wait_ready();
         dovecot
     }
@@ -251,6 +281,7 @@ impl Dovecot {
             host: "127.0.0.1".into(),
             port: self.port,
             tls: TlsMode::None,
+            ca_file: PathBuf::new(),
             username: IMAP_USER.into(),
             password: SecretString::from(IMAP_PASSWORD.to_string()),
             mailbox: mailbox.into(),

@@ -12,5 +12,6 @@ mod metrics;
 mod outbox;
 mod reports;
 mod store;
+mod tls;
 mod triage;
 mod web;
