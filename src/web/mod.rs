@@ -251,12 +251,23 @@ pub fn ops_router(state: AppState) -> Router {
 
 /// `ok`; `degraded: no successful poll of ... for N min` (503) when a watched inbox stalled;
 /// `database unavailable` (503).
+/// The longest `/healthz` waits for the database.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 async fn healthz(State(state): State<AppState>) -> Response {
     let checked = async {
         state.store.ping().await?;
         state.store.poll_statuses().await
     };
-    match checked.await {
+    // A database that is down makes the pool wait for a connection for half a minute: a
+    // health check answers within seconds instead.
+    let checked = match tokio::time::timeout(HEALTH_TIMEOUT, checked).await {
+        Ok(result) => result,
+        Err(_) => Err(crate::store::StoreError::Database(
+            sqlx::Error::PoolTimedOut,
+        )),
+    };
+    match checked {
         Ok(polls) => {
             let now = now_ms();
             let stalls = state.poll_watch.stalls(&polls, now);
