@@ -312,6 +312,37 @@ pub struct Session {
     pub csrf_token: String,
 }
 
+/// Which access-log entries to read, newest first; every field that is set narrows the list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessLogQuery {
+    pub user_id: Option<i64>,
+    pub thread_id: Option<ThreadId>,
+    pub action: Option<String>,
+    /// Entries at or after this Unix millisecond.
+    pub from: Option<i64>,
+    /// Entries before this Unix millisecond.
+    pub to: Option<i64>,
+    /// Keyset paging: only entries older than this `(at, id)`, the last entry of the page before.
+    pub before: Option<(i64, i64)>,
+    pub limit: i64,
+}
+
+/// One line of the access log with who it was: the admins' view of the whole log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLogEntry {
+    pub id: i64,
+    pub at: i64,
+    pub user_id: i64,
+    pub user_email: String,
+    pub user_name: String,
+    pub action: String,
+    /// The thread opened or changed; `None` for readings that are not of a thread (reports).
+    pub thread_id: Option<ThreadId>,
+    pub thread_token: Option<String>,
+    /// What was read when it was not a thread: a report or the access log, with its filters.
+    pub target: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     pub raw_messages: i64,
@@ -493,6 +524,19 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<()>;
 
     async fn access_log(&self, thread_id: ThreadId) -> StoreResult<Vec<(i64, String, i64)>>;
+
+    /// The whole access log for admins, newest first, with each user's name and each thread's
+    /// token: at most `query.limit` entries.
+    async fn access_log_entries(&self, query: &AccessLogQuery) -> StoreResult<Vec<AccessLogEntry>>;
+
+    /// Writes a reading that is not of one thread (the access log itself, with its filters).
+    async fn log_target_access(
+        &self,
+        user_id: i64,
+        action: &str,
+        target: &str,
+        now: i64,
+    ) -> StoreResult<()>;
 
     /// Claims a thread for a user with a lease, unless someone else holds an unexpired claim
     /// (`force` lets a coordinator reassign).

@@ -1136,6 +1136,104 @@ impl Store for SqlStore {
         .await?)
     }
 
+    #[instrument(skip_all)]
+    async fn access_log_entries(&self, query: &AccessLogQuery) -> StoreResult<Vec<AccessLogEntry>> {
+        // Only the filters that are set become conditions, so that every query has an index
+        // to walk newest first: access_log_user (user_id, at), access_log_thread
+        // (thread_id, at) or access_log_at (at). The values are bound, never formatted in.
+        enum Value<'a> {
+            Int(i64),
+            Text(&'a str),
+        }
+        let mut values: Vec<Value> = Vec::new();
+        let mut placeholder = |value| -> String {
+            values.push(value);
+            format!("${}", values.len())
+        };
+        let mut conditions: Vec<String> = Vec::new();
+        if let Some(user_id) = query.user_id {
+            conditions.push(format!("a.user_id = {}", placeholder(Value::Int(user_id))));
+        }
+        if let Some(thread_id) = query.thread_id {
+            conditions.push(format!(
+                "a.thread_id = {}",
+                placeholder(Value::Int(thread_id))
+            ));
+        }
+        if let Some(action) = &query.action {
+            conditions.push(format!(
+                "a.action = {}",
+                placeholder(Value::Text(action.as_str()))
+            ));
+        }
+        if let Some(from) = query.from {
+            conditions.push(format!("a.at >= {}", placeholder(Value::Int(from))));
+        }
+        if let Some(to) = query.to {
+            conditions.push(format!("a.at < {}", placeholder(Value::Int(to))));
+        }
+        if let Some((before_at, before_id)) = query.before {
+            // `a.at <= $n` is the index range; the rest orders entries of the same millisecond.
+            let at = placeholder(Value::Int(before_at));
+            let id = placeholder(Value::Int(before_id));
+            conditions.push(format!("a.at <= {at} AND (a.at < {at} OR a.id < {id})"));
+        }
+        let limit = placeholder(Value::Int(query.limit));
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT a.id, a.at, a.user_id, u.email AS user_email, u.display_name AS user_name, a.action, \
+               a.thread_id, t.token AS thread_token, a.target \
+             FROM access_log a JOIN users u ON u.id = a.user_id LEFT JOIN threads t ON t.id = a.thread_id \
+             {filter} ORDER BY a.at DESC, a.id DESC LIMIT {limit}"
+        );
+        let mut statement = sqlx::query(&sql);
+        for value in values {
+            statement = match value {
+                Value::Int(number) => statement.bind(number),
+                Value::Text(text) => statement.bind(text),
+            };
+        }
+        let rows = statement.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AccessLogEntry {
+                    id: row.try_get("id")?,
+                    at: row.try_get("at")?,
+                    user_id: row.try_get("user_id")?,
+                    user_email: row.try_get("user_email")?,
+                    user_name: row.try_get("user_name")?,
+                    action: row.try_get("action")?,
+                    thread_id: row.try_get("thread_id")?,
+                    thread_token: row.try_get("thread_token")?,
+                    target: row.try_get("target")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn log_target_access(
+        &self,
+        user_id: i64,
+        action: &str,
+        target: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO access_log (user_id, thread_id, action, target, at) VALUES ($1, NULL, $2, $3, $4)",
+        )
+        .bind(user_id)
+        .bind(action)
+        .bind(target)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn claim_thread(
         &self,
         thread_id: ThreadId,
@@ -1455,7 +1553,7 @@ impl Store for SqlStore {
 
     async fn report_access_log(&self, limit: i64) -> StoreResult<Vec<(i64, String, i64)>> {
         Ok(sqlx::query_as(
-            "SELECT user_id, COALESCE(target, ''), at FROM access_log WHERE thread_id IS NULL ORDER BY at DESC, id DESC LIMIT $1",
+            "SELECT user_id, COALESCE(target, ''), at FROM access_log WHERE thread_id IS NULL AND action = 'read report' ORDER BY at DESC, id DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)

@@ -1,4 +1,5 @@
-//! Admin pages: users and roles, and the resource directory with its stale entries.
+//! Admin pages: users and roles, the resource directory with its stale entries, and the
+//! access log (who opened which thread, when).
 
 use super::auth::{check_csrf, hash_password, new_password, require_role, CurrentUser};
 use super::{AppState, UserView, WebError};
@@ -438,4 +439,283 @@ pub async fn edit_resource(
                 .into_response())
         }
     }
+}
+
+/// How many access-log entries one page shows; the "Older" link pages on by keyset.
+pub const ACCESS_LOG_PAGE_SIZE: i64 = 100;
+
+/// What the web app writes to the access log, for the action filter.
+const ACCESS_LOG_ACTIONS: &[&str] = &[
+    "open",
+    "open html",
+    "download attachment",
+    "claim",
+    "reassign",
+    "release",
+    "reply",
+    "correct",
+    "close",
+    "mark not a conversation",
+    "reopen",
+    "read report",
+    "read access log",
+];
+
+/// The access log's filters, as the URL carries them; empty means any.
+#[derive(Deserialize, Default)]
+pub struct AccessLogParams {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    thread: String,
+    #[serde(default)]
+    action: String,
+    /// Inclusive UTC dates, `YYYY-MM-DD`.
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    /// `AT.ID` of the last entry of the page before.
+    #[serde(default)]
+    before: String,
+}
+
+impl AccessLogParams {
+    fn parse(&self) -> Result<crate::store::AccessLogQuery, WebError> {
+        const DAY: i64 = 86_400_000;
+        let id = |text: &str, why: &'static str| -> Result<Option<i64>, WebError> {
+            match text.trim().trim_start_matches('#') {
+                "" => Ok(None),
+                number => number
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| WebError::BadRequest(why)),
+            }
+        };
+        let date = |text: &str, why: &'static str| -> Result<Option<i64>, WebError> {
+            match text.trim() {
+                "" => Ok(None),
+                day => crate::reports::parse_date(day)
+                    .map(Some)
+                    .ok_or(WebError::BadRequest(why)),
+            }
+        };
+        let from = date(&self.from, "`from` must be a date like 2026-12-01")?;
+        let to = date(&self.to, "`to` must be a date like 2026-12-31")?.map(|day| day + DAY);
+        if let (Some(from), Some(to)) = (from, to) {
+            if from >= to {
+                return Err(WebError::BadRequest("`from` must be on or before `to`"));
+            }
+        }
+        let before = match self.before.trim() {
+            "" => None,
+            cursor => {
+                let parsed = cursor
+                    .split_once('.')
+                    .and_then(|(at, id)| Some((at.parse().ok()?, id.parse().ok()?)));
+                Some(parsed.ok_or(WebError::BadRequest("`before` is not a page of the log"))?)
+            }
+        };
+        let action = self.action.trim();
+        Ok(crate::store::AccessLogQuery {
+            user_id: id(&self.user, "`user` must be a user id")?,
+            thread_id: id(&self.thread, "`thread` must be a thread id")?,
+            action: (!action.is_empty()).then(|| action.to_string()),
+            from,
+            to,
+            before,
+            // One more than a page, to know whether there is an older one.
+            limit: ACCESS_LOG_PAGE_SIZE + 1,
+        })
+    }
+}
+
+/// The filters as a query string, without the page (`before`).
+fn access_log_query_string(query: &crate::store::AccessLogQuery) -> String {
+    let mut pairs = Vec::new();
+    if let Some(user_id) = query.user_id {
+        pairs.push(format!("user={user_id}"));
+    }
+    if let Some(thread_id) = query.thread_id {
+        pairs.push(format!("thread={thread_id}"));
+    }
+    if let Some(action) = &query.action {
+        pairs.push(format!("action={}", super::reports::url_encode(action)));
+    }
+    if let Some(from) = query.from {
+        pairs.push(format!("from={}", crate::reports::date_of(from)));
+    }
+    if let Some(to) = query.to {
+        pairs.push(format!("to={}", crate::reports::date_of(to - 1)));
+    }
+    pairs.join("&")
+}
+
+/// What the access log says was read: the log and its filters, like a report's reading.
+fn access_log_target(query: &crate::store::AccessLogQuery) -> String {
+    let text = |value: Option<i64>| value.map(|n| n.to_string()).unwrap_or_default();
+    format!(
+        "access log user={} thread={} action={} from={} to={} before={}",
+        text(query.user_id),
+        text(query.thread_id),
+        query.action.as_deref().unwrap_or(""),
+        query.from.map(crate::reports::date_of).unwrap_or_default(),
+        query
+            .to
+            .map(|to| crate::reports::date_of(to - 1))
+            .unwrap_or_default(),
+        query
+            .before
+            .map(|(at, id)| format!("{at}.{id}"))
+            .unwrap_or_default()
+    )
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC`.
+fn access_time(unix_ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(unix_ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+#[derive(Serialize)]
+struct AccessRow {
+    at: String,
+    user_id: i64,
+    user_name: String,
+    user_email: String,
+    action: String,
+    /// A thread's id and token; report readings have a target instead.
+    has_thread: bool,
+    thread_id: i64,
+    thread_token: String,
+    target: String,
+}
+
+#[derive(Serialize)]
+struct AccessPage {
+    title: &'static str,
+    refresh: bool,
+    user: Option<UserView>,
+    users: Vec<Choice>,
+    actions: Vec<Choice>,
+    thread: String,
+    from: String,
+    to: String,
+    rows: Vec<AccessRow>,
+    page_size: i64,
+    /// Links to the older entries and back to the newest; `""` when there is none.
+    older: String,
+    newest: String,
+}
+
+/// The whole access log for admins: who opened or changed which thread and read which report,
+/// newest first. Reading it is itself written to the log.
+pub async fn access_log(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Query(params): Query<AccessLogParams>,
+) -> Result<Html<String>, WebError> {
+    require_role(&user, Role::Admin)?;
+    let query = params.parse()?;
+    let filters = access_log_query_string(&query);
+    state
+        .store
+        .log_target_access(
+            user.id,
+            "read access log",
+            &access_log_target(&query),
+            now_ms(),
+        )
+        .await?;
+    let mut entries = state.store.access_log_entries(&query).await?;
+    let has_older = entries.len() as i64 > ACCESS_LOG_PAGE_SIZE;
+    entries.truncate(ACCESS_LOG_PAGE_SIZE as usize);
+    let link = |extra: String| {
+        let parts: Vec<&str> = [filters.as_str(), extra.as_str()]
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .collect();
+        if parts.is_empty() {
+            "/admin/access".to_string()
+        } else {
+            format!("/admin/access?{}", parts.join("&"))
+        }
+    };
+    let older = match entries.last() {
+        Some(last) if has_older => link(format!("before={}.{}", last.at, last.id)),
+        _ => String::new(),
+    };
+    let newest = if query.before.is_some() {
+        link(String::new())
+    } else {
+        String::new()
+    };
+    let users = std::iter::once(Choice {
+        value: String::new(),
+        label: "anyone".into(),
+        selected: query.user_id.is_none(),
+    })
+    .chain(state.store.users().await?.into_iter().map(|u| Choice {
+        value: u.id.to_string(),
+        label: format!("{} ({})", u.display_name, u.email),
+        selected: query.user_id == Some(u.id),
+    }))
+    .collect();
+    let mut action_names: Vec<&str> = ACCESS_LOG_ACTIONS.to_vec();
+    if let Some(action) = query.action.as_deref() {
+        if !action_names.contains(&action) {
+            action_names.push(action);
+        }
+    }
+    let actions = std::iter::once(Choice {
+        value: String::new(),
+        label: "any".into(),
+        selected: query.action.is_none(),
+    })
+    .chain(action_names.into_iter().map(|name| Choice {
+        value: name.to_string(),
+        label: name.to_string(),
+        selected: query.action.as_deref() == Some(name),
+    }))
+    .collect();
+    let rows = entries
+        .into_iter()
+        .map(|entry| AccessRow {
+            at: access_time(entry.at),
+            user_id: entry.user_id,
+            user_name: entry.user_name,
+            user_email: entry.user_email,
+            action: entry.action,
+            has_thread: entry.thread_id.is_some(),
+            thread_id: entry.thread_id.unwrap_or_default(),
+            thread_token: entry.thread_token.unwrap_or_default(),
+            target: entry.target.unwrap_or_default(),
+        })
+        .collect();
+    let page = AccessPage {
+        title: "Access log",
+        refresh: false,
+        user: Some(UserView::of(&user)),
+        users,
+        actions,
+        thread: query.thread_id.map(|id| id.to_string()).unwrap_or_default(),
+        from: query.from.map(crate::reports::date_of).unwrap_or_default(),
+        to: query
+            .to
+            .map(|to| crate::reports::date_of(to - 1))
+            .unwrap_or_default(),
+        rows,
+        page_size: ACCESS_LOG_PAGE_SIZE,
+        older,
+        newest,
+    };
+    Ok(Html(state.templates.render("admin_access", &page)?))
 }

@@ -43,6 +43,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "admin_resource_edit",
         include_str!("../../templates/web/admin_resource_edit.hbs"),
     ),
+    (
+        "admin_access",
+        include_str!("../../templates/web/admin_access.hbs"),
+    ),
     ("reports", include_str!("../../templates/web/reports.hbs")),
 ];
 const STYLE_CSS: &str = include_str!("../../templates/web/style.css");
@@ -216,6 +220,7 @@ pub fn router(state: AppState) -> Router {
         .route("/threads/{id}/correct", post(actions::correct))
         .route("/admin/users", get(admin::users).post(admin::add_user))
         .route("/admin/users/{id}", post(admin::update_user))
+        .route("/admin/access", get(admin::access_log))
         .route("/admin/resources", get(admin::resources))
         .route("/admin/resources/{id}/verify", post(admin::verify_resource))
         .route(

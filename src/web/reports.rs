@@ -237,7 +237,7 @@ fn query_string(query: &ReportQuery, parsed: &Parsed) -> String {
         .join("&")
 }
 
-fn url_encode(value: &str) -> String {
+pub(super) fn url_encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {

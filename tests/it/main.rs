@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod access_log;
 mod browser;
 mod cli;
 mod imap;

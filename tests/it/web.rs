@@ -1252,6 +1252,7 @@ async fn every_route_but_login_and_health_needs_a_session() {
         "/threads/1/messages/1/attachments/0",
         "/admin/users",
         "/admin/resources",
+        "/admin/access",
     ];
     for path in gets {
         assert_eq!(
