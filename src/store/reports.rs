@@ -628,23 +628,6 @@ impl SqlStore {
             })
             .collect()
     }
-
-    pub(super) async fn log_report_access_impl(
-        &self,
-        user_id: i64,
-        target: &str,
-        now: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO access_log (user_id, thread_id, action, target, at) VALUES ($1, NULL, 'read report', $2, $3)",
-        )
-        .bind(user_id)
-        .bind(target)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
 }
 
 /// A finished (or still open) conversation written straight into the store, for the demo

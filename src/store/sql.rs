@@ -1548,7 +1548,8 @@ impl Store for SqlStore {
     }
 
     async fn log_report_access(&self, user_id: i64, target: &str, now: i64) -> StoreResult<()> {
-        self.log_report_access_impl(user_id, target, now).await
+        self.log_target_access(user_id, "read report", target, now)
+            .await
     }
 
     async fn report_access_log(&self, limit: i64) -> StoreResult<Vec<(i64, String, i64)>> {

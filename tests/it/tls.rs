@@ -125,6 +125,10 @@ async fn imap_over_tls_verifies_the_certificate_against_the_configured_ca() {
     let ca = TestCa::new();
     let dovecot = Dovecot::start_tls(&ca.path("server.pem"), &ca.path("server.key"));
     let imaps = dovecot.imaps_port.expect("imaps port");
+    let both = [
+        (imaps, TlsMode::Implicit),
+        (dovecot.port, TlsMode::Starttls),
+    ];
     dovecot.deliver_files(&[simple_message(
         "<tls-1@example.org>",
         "someone@example.org",
@@ -132,10 +136,7 @@ async fn imap_over_tls_verifies_the_certificate_against_the_configured_ca() {
         "A message read over an encrypted connection.",
     )]);
 
-    for (port, tls) in [
-        (imaps, TlsMode::Implicit),
-        (dovecot.port, TlsMode::Starttls),
-    ] {
+    for (port, tls) in both {
         let settings = imap_settings(&dovecot, port, "localhost", tls, ca.path("ca.pem"));
         let mut session = concierge::source::imap::connect(&settings)
             .await
@@ -146,10 +147,7 @@ async fn imap_over_tls_verifies_the_certificate_against_the_configured_ca() {
     }
 
     // A wrong host name: the certificate is for localhost, not 127.0.0.1.
-    for (port, tls) in [
-        (imaps, TlsMode::Implicit),
-        (dovecot.port, TlsMode::Starttls),
-    ] {
+    for (port, tls) in both {
         let error = imap_error(&imap_settings(
             &dovecot,
             port,
@@ -166,10 +164,7 @@ async fn imap_over_tls_verifies_the_certificate_against_the_configured_ca() {
     }
     // Untrusted: signed by a CA that is not configured, or with only the WebPKI roots.
     for ca_file in [ca.path("other-ca.pem"), PathBuf::new()] {
-        for (port, tls) in [
-            (imaps, TlsMode::Implicit),
-            (dovecot.port, TlsMode::Starttls),
-        ] {
+        for (port, tls) in both {
             let error = imap_error(&imap_settings(
                 &dovecot,
                 port,
