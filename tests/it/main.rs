@@ -11,6 +11,7 @@ mod ingest;
 mod metrics;
 mod outbox;
 mod reports;
+mod retention;
 mod store;
 mod triage;
 mod web;
