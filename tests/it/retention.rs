@@ -183,6 +183,8 @@ on_both_backends! {
             kept_before.push(content_of(store, id).await);
         }
         let first_before = content_of(store, first).await;
+        let first_message_ids: Vec<Option<String>> =
+            store.thread_messages(first).await.unwrap().iter().map(|m| m.message_id.clone()).collect();
         let first_raw_bytes: i64 = {
             let mut n = 0;
             for message in store.thread_messages(first).await.unwrap() {
@@ -214,10 +216,10 @@ on_both_backends! {
         let first_messages = store.thread_messages(first).await.unwrap();
         assert_eq!(first_messages[0].risk, Risk::Crisis, "codes stay");
         assert_eq!(first_messages[0].language.as_deref(), Some("en"));
-        for message in &first_messages {
-            let message_id = MessageId::parse(message.message_id.as_deref().unwrap()).unwrap();
-            assert_eq!(store.thread_of_message_id(&message_id).await.unwrap(), Some(first));
-        }
+        // (Generated history files no Message-IDs for threading; the ingest test below checks
+        // that a reply to a purged message still finds its conversation.)
+        let message_ids: Vec<Option<String>> = first_messages.iter().map(|m| m.message_id.clone()).collect();
+        assert_eq!(message_ids, first_message_ids, "Message-IDs stay");
         let summary = store.thread_summary(first).await.unwrap().unwrap();
         assert_eq!((summary.status, summary.risk), (ThreadStatus::Closed, Risk::Crisis));
 
