@@ -1,4 +1,4 @@
-//! The command line: `serve`, `ingest`, `triage`, `queue`, `migrate`.
+//! The command line: `serve`, `ingest`, `triage`, `queue`, `report`, `purge`, `migrate`, ...
 
 use crate::config::{InboxKind, Settings};
 use crate::ingest::{BatchSummary, IncomingRaw, Ingester};
@@ -90,6 +90,14 @@ pub enum Command {
     Queue,
     /// Bring the database schema up to date.
     Migrate,
+    /// Purge the content of closed conversations untouched for retention.purge_after_days
+    /// (raw mail, texts, subjects, notes, drafts); rows, timestamps and codes stay for the
+    /// reports. Prints the counts and the cutoff.
+    Purge {
+        /// Only count what would go; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Users of the web app.
     User {
         #[command(subcommand)]
@@ -286,6 +294,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Purge { dry_run } => purge_command(settings, dry_run).await,
         Command::Migrate => {
             open_store(&settings).await?;
             println!("database schema is up to date");
@@ -414,6 +423,45 @@ async fn report_command(settings: Settings, options: ReportOptions) -> anyhow::R
         );
     }
     print!("{output}");
+    Ok(())
+}
+
+/// `concierge purge [--dry-run]`: counts only, never content.
+async fn purge_command(settings: Settings, dry_run: bool) -> anyhow::Result<()> {
+    let days = settings.retention.purge_after_days;
+    let now = crate::clock::now_ms();
+    let Some(cutoff) = crate::retention::cutoff(days, now) else {
+        println!("retention.purge_after_days is 0: content is kept forever, nothing to purge");
+        return Ok(());
+    };
+    let store = open_store(&settings).await?;
+    let counts = crate::retention::purge(store.as_ref(), cutoff, now, dry_run, None).await?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "cutoff: {} (retention.purge_after_days = {days}; closed conversations untouched since then)",
+        crate::web::thread::format_time(cutoff)
+    )?;
+    writeln!(
+        stdout,
+        "{}",
+        if dry_run {
+            "dry run: would purge (nothing was changed)"
+        } else {
+            "purged"
+        }
+    )?;
+    for (name, n) in [
+        ("threads", counts.threads),
+        ("messages", counts.messages),
+        ("raw messages", counts.raw_messages),
+        ("raw bytes freed", counts.raw_bytes),
+        ("sent mails", counts.outbox),
+        ("notes", counts.notes),
+        ("drafts", counts.drafts),
+    ] {
+        writeln!(stdout, "{name}: {n}")?;
+    }
     Ok(())
 }
 
@@ -654,6 +702,14 @@ async fn serve(mut settings: Settings, demo: bool, role: ServeRole) -> anyhow::R
         (*state.poll_watch).clone(),
         shutdown_rx.clone(),
     ));
+    // Retention runs where the mail is read, never on web-only nodes.
+    let retention_task = (mails && settings.retention.purge_after_days > 0).then(|| {
+        tokio::spawn(crate::retention::run_periodically(
+            store.clone(),
+            settings.retention.purge_after_days,
+            shutdown_rx.clone(),
+        ))
+    });
     if role != ServeRole::Worker {
         first_run_admin(&store, &settings).await?;
     }
@@ -682,6 +738,9 @@ async fn serve(mut settings: Settings, demo: bool, role: ServeRole) -> anyhow::R
         task.await.ok();
     }
     poll_task.await.ok();
+    if let Some(task) = retention_task {
+        task.await.ok();
+    }
     server_task.await.ok();
     Ok(())
 }

@@ -40,7 +40,21 @@ pub struct Settings {
     pub resources: ResourceSettings,
     pub reports: ReportSettings,
     pub alerts: AlertSettings,
+    pub retention: RetentionSettings,
 }
+
+/// How long the content of closed conversations is kept (`concierge purge`, and hourly in
+/// `serve` on instances that read mail).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Purge the content of a closed conversation once nothing happened on it for this many
+    /// days; 0 keeps everything forever.
+    pub purge_after_days: i64,
+}
+
+/// The longest retention that can be set: a hundred years.
+pub const MAX_PURGE_AFTER_DAYS: i64 = 36_500;
 
 /// Operability alerts (`/healthz`, the queue's banner, the serve loop's log).
 #[derive(Debug, Clone, Deserialize)]
@@ -443,6 +457,18 @@ impl Settings {
         {
             return Err(fail("replies.template_dir", "is not a folder"));
         }
+        if self.retention.purge_after_days < 0 {
+            return Err(fail(
+                "retention.purge_after_days",
+                "must be 0 (keep forever) or a number of days",
+            ));
+        }
+        if self.retention.purge_after_days > MAX_PURGE_AFTER_DAYS {
+            return Err(fail(
+                "retention.purge_after_days",
+                &format!("must be at most {MAX_PURGE_AFTER_DAYS} days (or 0 to keep forever)"),
+            ));
+        }
         for language in &self.triage.languages {
             if crate::domain::LanguageCode::parse(language).is_err() {
                 return Err(fail(
@@ -635,6 +661,32 @@ mod tests {
             let error = Settings::load(Some(Path::new("word.toml"))).unwrap_err();
             assert_eq!(error.key, "alerts.stalled_poll_minutes", "{error}");
             assert!(error.origin.ends_with("word.toml"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_negative_retention_names_the_key_and_the_file() {
+        figment::Jail::expect_with(|jail| {
+            let settings = Settings::load(None).expect("defaults are valid");
+            assert_eq!(
+                settings.retention.purge_after_days, 0,
+                "kept forever by default"
+            );
+            jail.create_file("prod.toml", "[retention]\npurge_after_days = -30\n")?;
+            let error = Settings::load(Some(Path::new("prod.toml"))).unwrap_err();
+            assert_eq!(error.key, "retention.purge_after_days", "{error}");
+            assert!(error.origin.ends_with("prod.toml"), "{error}");
+            jail.set_env("CONCIERGE__RETENTION__PURGE_AFTER_DAYS", "99999");
+            let error = Settings::load(None).unwrap_err();
+            assert_eq!(error.key, "retention.purge_after_days", "{error}");
+            assert_eq!(
+                error.origin, "environment variable CONCIERGE__RETENTION__PURGE_AFTER_DAYS",
+                "{error}"
+            );
+            jail.set_env("CONCIERGE__RETENTION__PURGE_AFTER_DAYS", "400");
+            let settings = Settings::load(None).expect("400 days is valid");
+            assert_eq!(settings.retention.purge_after_days, 400);
             Ok(())
         });
     }

@@ -17,6 +17,7 @@ pub mod net;
 pub mod replies;
 pub mod reports;
 pub mod resources;
+pub mod retention;
 pub mod source;
 pub mod store;
 pub mod telemetry;

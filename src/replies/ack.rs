@@ -315,6 +315,7 @@ mod tests {
             claimed_by: None,
             claimed_by_name: None,
             claim_expires_at: None,
+            purged_at: None,
         }
     }
 
@@ -341,6 +342,7 @@ mod tests {
             created_at: 0,
             sent_at: Some(0),
             bounced_at: None,
+            purged_at: None,
         }
     }
 

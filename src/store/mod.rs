@@ -8,6 +8,7 @@
 
 mod metrics;
 mod reports;
+mod retention;
 mod sql;
 
 use crate::domain::Role;
@@ -24,6 +25,7 @@ pub use reports::{
     LiveRisk, LiveThread, LiveView, Metric, Percentiles, ReportFilter, ReportGroup, SlaTargets,
     TimelineRow, VolumeRow, HISTOGRAM_BOUNDS_MS,
 };
+pub use retention::{strip_evidence_details, PurgeCounts, PURGED_SUBJECT};
 pub use sql::SqlStore;
 
 /// Which database is behind the store.
@@ -91,6 +93,9 @@ pub struct RawMessage {
     pub raw: Vec<u8>,
     pub received_at: i64,
     pub processed_at: Option<i64>,
+    /// When retention purged the bytes (`raw` is then empty); the row, its dedupe key and its
+    /// source positions stay.
+    pub purged_at: Option<i64>,
 }
 
 /// Where a mailbox was read up to.
@@ -188,6 +193,8 @@ pub struct MessageRow {
     pub auto_kind: AutoKind,
     pub triage_json: String,
     pub n_attachments: i64,
+    /// When retention purged the text, the subject and the raw message.
+    pub purged_at: Option<i64>,
 }
 
 /// What a sender told us before, passed to triage as history.
@@ -245,6 +252,8 @@ pub struct OutboxItem {
     pub created_at: i64,
     pub sent_at: Option<i64>,
     pub bounced_at: Option<i64>,
+    /// When retention purged the subject and the text.
+    pub purged_at: Option<i64>,
 }
 
 /// What a thread's acknowledgement needs to know about the thread.
@@ -268,6 +277,8 @@ pub struct ThreadSummary {
     pub claimed_by: Option<i64>,
     pub claimed_by_name: Option<String>,
     pub claim_expires_at: Option<i64>,
+    /// When retention last purged the thread's content.
+    pub purged_at: Option<i64>,
 }
 
 /// What claiming a thread did.
@@ -292,6 +303,8 @@ pub struct Note {
     pub author: String,
     pub body_text: String,
     pub created_at: i64,
+    /// When retention purged the text.
+    pub purged_at: Option<i64>,
 }
 
 /// A user of the web app.
@@ -680,6 +693,16 @@ pub trait Store: Send + Sync {
 
     /// The aggregates `/metrics` shows: counts, codes and times only.
     async fn metrics_snapshot(&self) -> StoreResult<MetricsSnapshot>;
+
+    /// Retention, a dry run: what [`Store::purge_batch`] would purge at `cutoff`, summed over
+    /// every batch of `batch_size` threads. Changes nothing.
+    async fn purge_preview(&self, cutoff: i64, batch_size: i64) -> StoreResult<PurgeCounts>;
+
+    /// Retention: purges the content of up to `limit` closed threads with nothing in, out,
+    /// noted or drafted since `cutoff` and no mail still to send, in one transaction (the
+    /// module comment of `store/retention.rs` lists what goes and what stays). Returns what
+    /// it purged; no threads when nothing is left to purge.
+    async fn purge_batch(&self, cutoff: i64, limit: i64, now: i64) -> StoreResult<PurgeCounts>;
 }
 
 /// A navigator's correction of a triage decision.

@@ -398,7 +398,7 @@ fn user_row(row: &AnyRow) -> StoreResult<User> {
 
 const OUTBOX_COLUMNS: &str = "id, thread_id, kind, to_address, from_address, subject, body_text, message_id, in_reply_to, \
     references_header, auto_submitted, language, template, template_note, status, attempts, next_attempt_at, last_error, \
-    created_at, sent_at, bounced_at";
+    created_at, sent_at, bounced_at, purged_at";
 
 fn outbox_row(row: &AnyRow) -> StoreResult<OutboxItem> {
     Ok(OutboxItem {
@@ -423,6 +423,7 @@ fn outbox_row(row: &AnyRow) -> StoreResult<OutboxItem> {
         created_at: row.try_get("created_at")?,
         sent_at: row.try_get("sent_at")?,
         bounced_at: row.try_get("bounced_at")?,
+        purged_at: row.try_get("purged_at")?,
     })
 }
 
@@ -508,7 +509,7 @@ impl Store for SqlStore {
 
     async fn raw_message(&self, id: RawMessageId) -> StoreResult<Option<RawMessage>> {
         let row = sqlx::query(
-            "SELECT id, raw, received_at, processed_at FROM raw_messages WHERE id = $1",
+            "SELECT id, raw, received_at, processed_at, purged_at FROM raw_messages WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -519,6 +520,7 @@ impl Store for SqlStore {
                 raw: row.try_get("raw")?,
                 received_at: row.try_get("received_at")?,
                 processed_at: row.try_get("processed_at")?,
+                purged_at: row.try_get("purged_at")?,
             })
         })
         .transpose()
@@ -653,7 +655,7 @@ impl Store for SqlStore {
     async fn thread_messages(&self, thread_id: ThreadId) -> StoreResult<Vec<MessageRow>> {
         let rows = sqlx::query(
             "SELECT id, raw_message_id, thread_id, direction, message_id, from_address, from_name, subject, received_at, \
-               body_text, new_text, parse_problem, language, risk, auto_kind, triage_json, n_attachments \
+               body_text, new_text, parse_problem, language, risk, auto_kind, triage_json, n_attachments, purged_at \
              FROM messages WHERE thread_id = $1 ORDER BY received_at, id",
         )
         .bind(thread_id)
@@ -679,6 +681,7 @@ impl Store for SqlStore {
                     auto_kind: parse_auto_kind(&row.try_get::<String, _>("auto_kind")?)?,
                     triage_json: row.try_get("triage_json")?,
                     n_attachments: row.try_get("n_attachments")?,
+                    purged_at: row.try_get("purged_at")?,
                 })
             })
             .collect()
@@ -748,7 +751,7 @@ impl Store for SqlStore {
     async fn thread_summary(&self, thread_id: ThreadId) -> StoreResult<Option<ThreadSummary>> {
         let Some(row) = sqlx::query(
             "SELECT t.id, t.token, t.subject, t.risk, t.language, t.country, t.auto_kind, t.created_at, t.status, \
-               t.last_inbound_at, t.claimed_by, t.claim_expires_at, c.email, c.display_name, u.display_name AS claimed_by_name \
+               t.last_inbound_at, t.claimed_by, t.claim_expires_at, t.purged_at, c.email, c.display_name, u.display_name AS claimed_by_name \
              FROM threads t LEFT JOIN contacts c ON c.id = t.contact_id LEFT JOIN users u ON u.id = t.claimed_by WHERE t.id = $1",
         )
         .bind(thread_id)
@@ -780,6 +783,7 @@ impl Store for SqlStore {
             claimed_by: row.try_get("claimed_by")?,
             claimed_by_name: row.try_get("claimed_by_name")?,
             claim_expires_at: row.try_get("claim_expires_at")?,
+            purged_at: row.try_get("purged_at")?,
         }))
     }
 
@@ -1389,7 +1393,7 @@ impl Store for SqlStore {
 
     async fn notes(&self, thread_id: ThreadId) -> StoreResult<Vec<Note>> {
         let rows = sqlx::query(
-            "SELECT u.display_name, n.body_text, n.created_at FROM notes n JOIN users u ON u.id = n.user_id \
+            "SELECT u.display_name, n.body_text, n.created_at, n.purged_at FROM notes n JOIN users u ON u.id = n.user_id \
              WHERE n.thread_id = $1 ORDER BY n.created_at, n.id",
         )
         .bind(thread_id)
@@ -1401,6 +1405,7 @@ impl Store for SqlStore {
                     author: row.try_get("display_name")?,
                     body_text: row.try_get("body_text")?,
                     created_at: row.try_get("created_at")?,
+                    purged_at: row.try_get("purged_at")?,
                 })
             })
             .collect()
@@ -1579,7 +1584,7 @@ impl Store for SqlStore {
                  (SELECT l.new_value FROM corrections l WHERE l.thread_id = c.thread_id AND l.field = 'language' \
                   ORDER BY l.at DESC, l.id DESC LIMIT 1) AS corrected_language \
                FROM corrections c WHERE c.field = 'risk') x \
-             JOIN messages m ON m.id = x.message_id ORDER BY x.at, x.correction_id",
+             JOIN messages m ON m.id = x.message_id WHERE m.purged_at IS NULL ORDER BY x.at, x.correction_id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -1624,6 +1629,16 @@ impl Store for SqlStore {
     }
 
     #[instrument(skip_all)]
+    #[instrument(skip_all)]
+    async fn purge_preview(&self, cutoff: i64, batch_size: i64) -> StoreResult<PurgeCounts> {
+        self.purge_preview_impl(cutoff, batch_size).await
+    }
+
+    #[instrument(skip_all)]
+    async fn purge_batch(&self, cutoff: i64, limit: i64, now: i64) -> StoreResult<PurgeCounts> {
+        self.purge_batch_impl(cutoff, limit, now).await
+    }
+
     async fn metrics_snapshot(&self) -> StoreResult<MetricsSnapshot> {
         self.metrics_snapshot_impl().await
     }

@@ -40,6 +40,8 @@ struct MessageView {
     auto_kind: &'static str,
     triage: Vec<FieldView>,
     attachments: Vec<AttachmentView>,
+    /// When retention purged the text, the original and the attachments ("" when it did not).
+    purged: String,
 }
 
 #[derive(Serialize)]
@@ -61,6 +63,8 @@ struct OutboxView {
     has_error: bool,
     bounced: bool,
     note: String,
+    /// When retention purged what we sent ("" when it did not).
+    purged: String,
 }
 
 #[derive(Serialize)]
@@ -82,6 +86,8 @@ struct ThreadPage {
     claimed_by_me: bool,
     claimed_by_other: String,
     can_reassign: bool,
+    /// When retention last purged the conversation's content ("" when it never did).
+    purged: String,
     /// The stalled-inbox banner (the layout shows it).
     poll_alert: Option<String>,
 }
@@ -101,6 +107,8 @@ struct NoteView {
     author: String,
     body: String,
     created: String,
+    /// When retention purged the text ("" when it did not).
+    purged: String,
 }
 
 /// Unix milliseconds as `2026-11-25 14:03 UTC`.
@@ -166,24 +174,26 @@ pub async fn thread_page(
     let mut messages = Vec::with_capacity(rows.len());
     for row in rows {
         let attachments = match state.store.raw_message(row.raw_message_id).await? {
-            Some(raw) if row_has_attachments(&row) => crate::mail::parse_message(&raw.raw)
-                .map(|parsed| {
-                    parsed
-                        .attachments
-                        .iter()
-                        .enumerate()
-                        .map(|(index, a)| AttachmentView {
-                            index,
-                            name: a
-                                .file_name
-                                .clone()
-                                .unwrap_or_else(|| format!("attachment-{}", index + 1)),
-                            content_type: a.content_type.clone(),
-                            size: format!("{} KB", a.size_bytes.div_ceil(1024)),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+            Some(raw) if row_has_attachments(&row) && raw.purged_at.is_none() => {
+                crate::mail::parse_message(&raw.raw)
+                    .map(|parsed| {
+                        parsed
+                            .attachments
+                            .iter()
+                            .enumerate()
+                            .map(|(index, a)| AttachmentView {
+                                index,
+                                name: a
+                                    .file_name
+                                    .clone()
+                                    .unwrap_or_else(|| format!("attachment-{}", index + 1)),
+                                content_type: a.content_type.clone(),
+                                size: format!("{} KB", a.size_bytes.div_ceil(1024)),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }
             _ => Vec::new(),
         };
         let at = row.received_at;
@@ -209,6 +219,7 @@ pub async fn thread_page(
                 error: item.last_error.unwrap_or_default(),
                 bounced: item.bounced_at.is_some(),
                 note: item.template_note.unwrap_or_default(),
+                purged: purged_on(item.purged_at),
             }),
             note: None,
         });
@@ -232,6 +243,7 @@ pub async fn thread_page(
                 author: note.author,
                 body: note.body_text,
                 created: format_time(note.created_at),
+                purged: purged_on(note.purged_at),
             }),
         });
     }
@@ -258,13 +270,32 @@ pub async fn thread_page(
             .or(summary.contact_email)
             .unwrap_or_else(|| "(unknown sender)".into()),
         timeline: messages,
+        purged: purged_on(summary.purged_at),
         poll_alert: super::poll_alert(&state).await?,
     };
     Ok(Html(state.templates.render("thread", &page)?))
 }
 
 fn row_has_attachments(row: &crate::store::MessageRow) -> bool {
-    row.n_attachments > 0
+    row.n_attachments > 0 && row.purged_at.is_none()
+}
+
+/// The date a purge happened, for the page ("" when nothing was purged).
+fn purged_on(purged_at: Option<i64>) -> String {
+    purged_at.map(format_time).unwrap_or_default()
+}
+
+/// What the original HTML and the attachments of a purged message answer.
+fn purged_response(purged_at: i64) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::GONE,
+        format!(
+            "Purged on {} under the retention policy: the original message is no longer kept.",
+            format_time(purged_at)
+        ),
+    )
+        .into_response()
 }
 
 fn message_view(row: crate::store::MessageRow, attachments: Vec<AttachmentView>) -> MessageView {
@@ -272,6 +303,7 @@ fn message_view(row: crate::store::MessageRow, attachments: Vec<AttachmentView>)
     let quoted = crate::triage::text::split_new_text(&row.body_text).quoted;
     MessageView {
         attachments,
+        purged: purged_on(row.purged_at),
         id: row.id,
         from: match (&row.from_name, &row.from_address) {
             (Some(name), Some(address)) => format!("{name} <{address}>"),
@@ -308,7 +340,8 @@ pub async fn message_html(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path((thread_id, message_id)): Path<(i64, i64)>,
-) -> Result<Html<String>, WebError> {
+) -> Result<axum::response::Response, WebError> {
+    use axum::response::IntoResponse;
     let row = state
         .store
         .thread_messages(thread_id)
@@ -325,6 +358,9 @@ pub async fn message_html(
         .raw_message(row.raw_message_id)
         .await?
         .ok_or(WebError::NotFound)?;
+    if let Some(purged_at) = raw.purged_at.or(row.purged_at) {
+        return Ok(purged_response(purged_at));
+    }
     let html = crate::mail::parse_message(&raw.raw)
         .ok()
         .and_then(|parsed| parsed.html)
@@ -332,7 +368,8 @@ pub async fn message_html(
     Ok(Html(format!(
         "<!doctype html><meta charset=\"utf-8\"><link rel=\"stylesheet\" href=\"/static/style.css\"><div class=\"email-html\">{}</div>",
         clean_html(&html)
-    )))
+    ))
+    .into_response())
 }
 
 /// Email HTML made safe to show.
@@ -421,6 +458,9 @@ pub async fn attachment(
         .raw_message(row.raw_message_id)
         .await?
         .ok_or(WebError::NotFound)?;
+    if let Some(purged_at) = raw.purged_at.or(row.purged_at) {
+        return Ok(purged_response(purged_at));
+    }
     let (info, bytes) =
         crate::mail::parse::attachment_bytes(&raw.raw, index).ok_or(WebError::NotFound)?;
     state

@@ -586,3 +586,119 @@ fn a_web_node_reads_no_mail_and_a_worker_serves_only_health_and_metrics() {
         "the worker's outbox sent nothing"
     );
 }
+
+#[test]
+fn purge_dry_run_shows_what_would_go_and_purge_then_removes_it() {
+    use concierge::domain::{AutoKind, Risk};
+    use concierge::store::{HistoryMessage, HistoryThread};
+    const D: i64 = 86_400_000;
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("var/concierge.db").display());
+    let now = concierge::clock::now_ms();
+    let conversation = |n: usize, first: i64, closed_at: Option<i64>| HistoryThread {
+        contact_email: format!("person-{n}@example.invalid"),
+        subject: format!("conversation {n}"),
+        language: Some("en".into()),
+        country: None,
+        risk: Risk::Concern,
+        auto_kind: AutoKind::None,
+        inbound: vec![HistoryMessage {
+            received_at: first,
+            auto_kind: AutoKind::None,
+            text: format!("the words of person {n}"),
+        }],
+        acknowledged_at: Some(first + 60_000),
+        replies: vec![],
+        closed_at,
+        n_reopens: 0,
+    };
+    let (store, old_thread, old_raw_bytes) = runtime.block_on(async {
+        let store = concierge::store::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+            .insert_history(&[
+                // Closed 99 days ago: goes with a 30-day retention.
+                conversation(1, now - 100 * D, Some(now - 99 * D)),
+                // Open: stays, however old.
+                conversation(2, now - 100 * D, None),
+                // Closed 4 days ago: stays.
+                conversation(3, now - 5 * D, Some(now - 4 * D)),
+            ])
+            .await
+            .unwrap();
+        let old_thread = store
+            .closed_threads(10)
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .thread_id;
+        let message = &store.thread_messages(old_thread).await.unwrap()[0];
+        let raw = store
+            .raw_message(message.raw_message_id)
+            .await
+            .unwrap()
+            .unwrap();
+        (store, old_thread, raw.raw.len())
+    });
+    let purge = |args: &[&str], days: &str| {
+        let output = concierge(dir.path())
+            .arg("purge")
+            .args(args)
+            .env("CONCIERGE__RETENTION__PURGE_AFTER_DAYS", days)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let expected = format!(
+        "threads: 1\nmessages: 1\nraw messages: 1\nraw bytes freed: {old_raw_bytes}\nsent mails: 1\nnotes: 0\ndrafts: 0\n"
+    );
+
+    let (ok, dry, stderr) = purge(&["--dry-run"], "30");
+    assert!(ok, "{stderr}");
+    assert!(dry.starts_with("cutoff: "), "{dry}");
+    assert!(dry.contains("retention.purge_after_days = 30"), "{dry}");
+    assert!(
+        dry.contains("dry run: would purge (nothing was changed)"),
+        "{dry}"
+    );
+    assert!(dry.ends_with(&expected), "{dry}");
+    let body = |thread_id| {
+        runtime.block_on(async {
+            store.thread_messages(thread_id).await.unwrap()[0]
+                .body_text
+                .clone()
+        })
+    };
+    assert_eq!(
+        body(old_thread),
+        "the words of person 1",
+        "the dry run changed nothing"
+    );
+
+    let (ok, real, stderr) = purge(&[], "30");
+    assert!(ok, "{stderr}");
+    assert!(
+        real.contains("\npurged\n") && real.ends_with(&expected),
+        "{real}"
+    );
+    assert_eq!(body(old_thread), "", "purged");
+    let (ok, again, _) = purge(&["--dry-run"], "30");
+    assert!(ok && again.contains("threads: 0\n"), "{again}");
+
+    // Off by default, and a negative age is refused naming the key.
+    let (ok, off, _) = purge(&[], "0");
+    assert!(ok && off.contains("kept forever"), "{off}");
+    let (ok, _, stderr) = purge(&["--dry-run"], "-3");
+    assert!(!ok);
+    assert!(
+        stderr.contains("retention.purge_after_days")
+            && stderr.contains("CONCIERGE__RETENTION__PURGE_AFTER_DAYS"),
+        "{stderr}"
+    );
+}

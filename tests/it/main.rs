@@ -12,6 +12,7 @@ mod ingest;
 mod metrics;
 mod outbox;
 mod reports;
+mod retention;
 mod store;
 mod tls;
 mod triage;
