@@ -6,6 +6,8 @@ mod harness;
 
 mod browser;
 mod cli;
+mod fuzz;
+mod fuzz_invariants;
 mod imap;
 mod ingest;
 mod metrics;
