@@ -465,8 +465,15 @@ fn lingua_best(text: &str, candidates: &[&str], high_accuracy: bool) -> Option<(
     // Its n-gram lookups are the slowest part of triage: a few sentences are enough for it.
     let values =
         detector.compute_language_confidence_values(first_chars_at_word(text, LINGUA_TEXT_CHARS));
-    let (language, confidence) = values.first()?;
-    (*confidence > 0.0).then(|| (our_code(*language), *confidence))
+    // lingua sums its probabilities in hash-map order, so the same text can get confidences
+    // that differ in the last bits from one run to the next: rounded to six places, with ties
+    // broken by the code, the answer is the same every time (triage is pure).
+    let round = |confidence: f64| (confidence * 1e6).round() / 1e6;
+    let (code, confidence) = values
+        .iter()
+        .map(|(language, confidence)| (our_code(*language), round(*confidence)))
+        .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)))?;
+    (confidence > 0.0).then_some((code, confidence))
 }
 
 /// Detects the language of a text alone, among the allowed languages (all when empty).

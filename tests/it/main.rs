@@ -7,6 +7,8 @@ mod harness;
 mod access_log;
 mod browser;
 mod cli;
+mod fuzz;
+mod fuzz_invariants;
 mod imap;
 mod ingest;
 mod metrics;
