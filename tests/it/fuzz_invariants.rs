@@ -183,6 +183,9 @@ fn check_text_parts(body: &str, parts: &text::TextParts) {
         ("new text", &parts.new_text),
         ("signature", &parts.signature),
     ] {
+        if part.is_empty() {
+            continue;
+        }
         for (index, line) in part.split('\n').enumerate() {
             let whole_line = body_lines.contains(line)
                 // The first and last lines were trimmed.
