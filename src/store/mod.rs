@@ -173,6 +173,66 @@ pub struct QueueEntry {
     pub claimed_by_name: Option<String>,
 }
 
+/// Which open threads a queue page lists (every field empty: all of them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueQuery {
+    /// One of the open statuses (`new`, `claimed`, `waiting`).
+    pub status: Option<ThreadStatus>,
+    pub risk: Option<Risk>,
+    pub language: Option<String>,
+    pub country: Option<String>,
+    pub claim: Option<ClaimFilter>,
+}
+
+/// Threads by who holds an unexpired claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimFilter {
+    /// Claimed by this user.
+    Mine(i64),
+    /// Claimed by nobody (or the claim has expired).
+    Unclaimed,
+}
+
+/// How many open threads there are, for the queue's filter links: counted by the database
+/// over every open thread, not over the page shown.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueCounts {
+    pub open: i64,
+    pub by_risk: Vec<(Risk, i64)>,
+    pub by_status: Vec<(ThreadStatus, i64)>,
+    /// Open threads by the user holding an unexpired claim (`None`: unclaimed).
+    pub by_holder: Vec<(Option<i64>, i64)>,
+    /// `None`: no language or country detected.
+    pub by_language: Vec<(Option<String>, i64)>,
+    pub by_country: Vec<(Option<String>, i64)>,
+}
+
+impl QueueCounts {
+    pub fn risk(&self, risk: Risk) -> i64 {
+        self.by_risk
+            .iter()
+            .filter(|(r, _)| *r == risk)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub fn status(&self, status: ThreadStatus) -> i64 {
+        self.by_status
+            .iter()
+            .filter(|(s, _)| *s == status)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub fn held_by(&self, holder: Option<i64>) -> i64 {
+        self.by_holder
+            .iter()
+            .filter(|(h, _)| *h == holder)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
 /// A stored message as shown on a thread.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageRow {
@@ -401,7 +461,22 @@ pub trait Store: Send + Sync {
     async fn save_checkpoint(&self, checkpoint: &Checkpoint, now: i64) -> StoreResult<()>;
 
     /// Open threads: crisis first, then by how long the person has waited.
-    async fn queue(&self, limit: i64) -> StoreResult<Vec<QueueEntry>>;
+    async fn queue(&self, limit: i64) -> StoreResult<Vec<QueueEntry>> {
+        self.queue_page(&QueueQuery::default(), limit, 0).await
+    }
+
+    /// The open threads a filter keeps, in queue order, `limit` of them after skipping
+    /// `offset`. Walks the queue's index, so the cost grows with the page and the offset,
+    /// not with the number of open threads.
+    async fn queue_page(
+        &self,
+        query: &QueueQuery,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<QueueEntry>>;
+
+    /// The open threads by risk, status, claim holder, language and country.
+    async fn queue_counts(&self) -> StoreResult<QueueCounts>;
 
     /// Closed threads, the most recently closed first.
     async fn closed_threads(&self, limit: i64) -> StoreResult<Vec<QueueEntry>>;

@@ -113,17 +113,31 @@ impl SqlStore {
 
     /// Threads with their contact and claim, for lists; `tail` is the WHERE / ORDER / LIMIT.
     async fn thread_list(&self, tail: &str, limit: i64) -> StoreResult<Vec<QueueEntry>> {
-        let rows = sqlx::query(&format!(
+        self.thread_list_bound(tail, limit, &[]).await
+    }
+
+    /// [`Self::thread_list`] with more parameters, bound as `$3`, `$4`, ... in order.
+    async fn thread_list_bound(
+        &self,
+        tail: &str,
+        limit: i64,
+        extra: &[Bound],
+    ) -> StoreResult<Vec<QueueEntry>> {
+        let sql = format!(
             "SELECT t.id, t.token, t.subject, t.status, t.risk, t.language, t.country, t.auto_kind, t.n_messages, \
                t.first_inbound_at, t.last_inbound_at, t.waiting_since, c.email, c.display_name, \
                CASE WHEN t.claim_expires_at > $1 THEN t.claimed_by ELSE NULL END AS claimed_by, \
                CASE WHEN t.claim_expires_at > $1 THEN u.display_name ELSE NULL END AS claimed_by_name \
              FROM threads t LEFT JOIN contacts c ON c.id = t.contact_id LEFT JOIN users u ON u.id = t.claimed_by {tail}"
-        ))
-        .bind(crate::clock::now_ms())
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let mut query = sqlx::query(&sql).bind(crate::clock::now_ms()).bind(limit);
+        for value in extra {
+            query = match value {
+                Bound::Int(n) => query.bind(*n),
+                Bound::Text(text) => query.bind(text.clone()),
+            };
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 Ok(QueueEntry {
@@ -635,13 +649,90 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn queue(&self, limit: i64) -> StoreResult<Vec<QueueEntry>> {
-        self.thread_list(
-            "WHERE t.status <> 'closed' ORDER BY t.risk_rank DESC, CASE WHEN t.waiting_since IS NULL THEN 1 ELSE 0 END, \
-               t.waiting_since ASC, t.last_inbound_at ASC, t.id ASC LIMIT $2",
-            limit,
+    async fn queue_page(
+        &self,
+        query: &QueueQuery,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<QueueEntry>> {
+        // `$1` is now (claims expire), `$2` the limit; the filters' values follow. The
+        // condition and the order are those of the `threads_open_queue` index.
+        let mut tail = String::from("WHERE t.status <> 'closed'");
+        let mut extra = Vec::new();
+        let param = |extra: &mut Vec<Bound>, value: Bound| {
+            extra.push(value);
+            format!("${}", extra.len() + 2)
+        };
+        if let Some(status) = query.status {
+            let p = param(&mut extra, Bound::Text(status.as_str().into()));
+            tail.push_str(&format!(" AND t.status = {p}"));
+        }
+        if let Some(risk) = query.risk {
+            let p = param(&mut extra, Bound::Text(risk.as_str().into()));
+            tail.push_str(&format!(" AND t.risk = {p}"));
+        }
+        if let Some(language) = &query.language {
+            let p = param(&mut extra, Bound::Text(language.clone()));
+            tail.push_str(&format!(" AND t.language = {p}"));
+        }
+        if let Some(country) = &query.country {
+            let p = param(&mut extra, Bound::Text(country.clone()));
+            tail.push_str(&format!(" AND t.country = {p}"));
+        }
+        match query.claim {
+            Some(ClaimFilter::Mine(user)) => {
+                let p = param(&mut extra, Bound::Int(user));
+                tail.push_str(&format!(
+                    " AND t.claimed_by = {p} AND t.claim_expires_at > $1"
+                ));
+            }
+            Some(ClaimFilter::Unclaimed) => tail.push_str(
+                " AND (t.claimed_by IS NULL OR t.claim_expires_at IS NULL OR t.claim_expires_at <= $1)",
+            ),
+            None => {}
+        }
+        let p = param(&mut extra, Bound::Int(offset.max(0)));
+        tail.push_str(&format!(
+            " ORDER BY t.risk_rank DESC, CASE WHEN t.waiting_since IS NULL THEN 1 ELSE 0 END, \
+               t.waiting_since ASC, t.last_inbound_at ASC, t.id ASC LIMIT $2 OFFSET {p}"
+        ));
+        self.thread_list_bound(&tail, limit, &extra).await
+    }
+
+    async fn queue_counts(&self) -> StoreResult<QueueCounts> {
+        let mut counts = QueueCounts::default();
+        let rows = sqlx::query(
+            "SELECT risk, status, CASE WHEN claim_expires_at > $1 THEN claimed_by ELSE NULL END AS holder, \
+               COUNT(*) AS n FROM threads WHERE status <> 'closed' GROUP BY risk, status, holder",
         )
-        .await
+        .bind(crate::clock::now_ms())
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            let n: i64 = row.try_get("n")?;
+            let risk = parse_risk(&row.try_get::<String, _>("risk")?)?;
+            let status = parse_status(&row.try_get::<String, _>("status")?)?;
+            let holder: Option<i64> = row.try_get("holder")?;
+            counts.open += n;
+            add_count(&mut counts.by_risk, risk, n);
+            add_count(&mut counts.by_status, status, n);
+            add_count(&mut counts.by_holder, holder, n);
+        }
+        for (column, into) in [
+            ("language", &mut counts.by_language),
+            ("country", &mut counts.by_country),
+        ] {
+            let rows = sqlx::query(&format!(
+                "SELECT {column} AS code, COUNT(*) AS n FROM threads WHERE status <> 'closed' \
+                 GROUP BY {column} ORDER BY {column}"
+            ))
+            .fetch_all(&self.pool)
+            .await?;
+            for row in &rows {
+                into.push((row.try_get("code")?, row.try_get("n")?));
+            }
+        }
+        Ok(counts)
     }
 
     async fn closed_threads(&self, limit: i64) -> StoreResult<Vec<QueueEntry>> {
@@ -1666,6 +1757,20 @@ async fn known_outcome(
             RawOutcome::Unprocessed(raw_id)
         }
     })
+}
+
+/// A query parameter of a statement built at run time.
+enum Bound {
+    Int(i64),
+    Text(String),
+}
+
+/// Adds `n` to the count of `key`, keeping the keys in first-seen order.
+fn add_count<K: PartialEq>(counts: &mut Vec<(K, i64)>, key: K, n: i64) {
+    match counts.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, total)) => *total += n,
+        None => counts.push((key, n)),
+    }
 }
 
 #[cfg(test)]

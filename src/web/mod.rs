@@ -13,7 +13,7 @@ pub mod thread;
 
 use crate::clock::{human_duration, now_ms};
 use crate::domain::EmailAddress;
-use crate::store::{QueueEntry, Store};
+use crate::store::{ClaimFilter, QueueEntry, QueueQuery, Store, StoreError};
 use auth::{CurrentUser, FAILED_LOGIN_WINDOW_MS, MAX_FAILED_LOGINS};
 use axum::extract::{Extension, Form, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -111,6 +111,39 @@ pub struct AppState {
     /// The servers this process could not reach (`/healthz`); `serve` shares one with the
     /// mail source and the outbox.
     pub dependencies: Arc<crate::health::Dependencies>,
+    /// The queue's filter counts, shared by every request for a moment.
+    pub queue_counts: Arc<QueueCountsCache>,
+}
+
+/// The queue's filter counts, counted by the database over every open thread at most once
+/// per [`QUEUE_COUNTS_TTL`] and shared by every request meanwhile (the page refreshes every
+/// minute for every navigator; counting 100,000 open threads per request would make the
+/// page's cost grow with the queue). A request that finds them older waits for one recount.
+#[derive(Default)]
+pub struct QueueCountsCache {
+    cached: tokio::sync::Mutex<Option<(std::time::Instant, crate::store::QueueCounts)>>,
+}
+
+/// How long the queue's counts are reused.
+pub const QUEUE_COUNTS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl QueueCountsCache {
+    pub async fn get(&self, store: &dyn Store) -> Result<crate::store::QueueCounts, StoreError> {
+        let mut cached = self.cached.lock().await;
+        if let Some((at, counts)) = cached.as_ref() {
+            if at.elapsed() < QUEUE_COUNTS_TTL {
+                return Ok(counts.clone());
+            }
+        }
+        let counts = store.queue_counts().await?;
+        *cached = Some((std::time::Instant::now(), counts.clone()));
+        Ok(counts)
+    }
+
+    /// Forgets the counts, after this process changed a thread.
+    pub async fn invalidate(&self) {
+        *self.cached.lock().await = None;
+    }
 }
 
 impl AppState {
@@ -132,6 +165,7 @@ impl AppState {
             reports: Arc::new(crate::reports::ReportConfig::from_settings(settings)),
             poll_watch: Arc::new(crate::health::PollWatch::from_settings(settings, now_ms())),
             dependencies: Arc::default(),
+            queue_counts: Arc::default(),
         })
     }
 }
@@ -238,10 +272,30 @@ pub fn router(state: AppState) -> Router {
         .route("/static/style.css", get(style))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            fresh_queue_counts,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             auth::require_session,
         ))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// After a navigator changed a thread (claimed, released, closed, answered it...), the queue
+/// they are sent back to counts again instead of showing the counts of before.
+async fn fresh_queue_counts(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let changes_threads = request.method() == axum::http::Method::POST
+        && request.uri().path().starts_with("/threads/");
+    let response = next.run(request).await;
+    if changes_threads {
+        state.queue_counts.invalidate().await;
+    }
+    response
 }
 
 /// A worker's web address: `/healthz` and `/metrics` only, for the load balancer and the
@@ -511,12 +565,45 @@ pub struct QueueFilter {
     /// `mine` or `unclaimed`.
     #[serde(default)]
     claim: String,
+    /// 1 for the first page of [`QUEUE_PAGE_SIZE`].
+    #[serde(default)]
+    page: Option<u32>,
 }
 
+/// Rows on one page of the queue.
+pub const QUEUE_PAGE_SIZE: i64 = 100;
+
 impl QueueFilter {
+    /// What the store lists; `None` when a value names nothing (an unknown risk, say), which
+    /// lists no thread rather than all of them.
+    fn query(&self, user_id: i64) -> Option<QueueQuery> {
+        let nonempty = |value: &str| (!value.is_empty()).then(|| value.to_string());
+        Some(QueueQuery {
+            status: match self.status.as_str() {
+                "" | "closed" => None,
+                value => Some(
+                    crate::domain::ThreadStatus::parse(value)
+                        .filter(|s| *s != crate::domain::ThreadStatus::Closed)?,
+                ),
+            },
+            risk: match self.risk.as_str() {
+                "" => None,
+                value => Some(crate::domain::Risk::parse(value)?),
+            },
+            language: nonempty(&self.language),
+            country: nonempty(&self.country),
+            claim: match self.claim.as_str() {
+                "" => None,
+                "mine" => Some(ClaimFilter::Mine(user_id)),
+                "unclaimed" => Some(ClaimFilter::Unclaimed),
+                _ => return None,
+            },
+        })
+    }
+
+    /// Closed threads are listed from the most recent 200 and filtered here.
     fn keeps(&self, entry: &QueueEntry, user_id: i64) -> bool {
-        (self.status.is_empty() || self.status == "closed" || entry.status.as_str() == self.status)
-            && (self.risk.is_empty() || entry.risk.as_str() == self.risk)
+        (self.risk.is_empty() || entry.risk.as_str() == self.risk)
             && (self.language.is_empty()
                 || entry.language.as_deref() == Some(self.language.as_str()))
             && (self.country.is_empty() || entry.country.as_deref() == Some(self.country.as_str()))
@@ -525,6 +612,31 @@ impl QueueFilter {
                 "unclaimed" => entry.claimed_by.is_none(),
                 _ => true,
             }
+    }
+
+    /// The query string of this filter on another page.
+    fn href_for_page(&self, page: u32) -> String {
+        let page_text = page.to_string();
+        let mut pairs: Vec<(&str, &str)> = [
+            ("status", &self.status),
+            ("risk", &self.risk),
+            ("language", &self.language),
+            ("country", &self.country),
+            ("claim", &self.claim),
+        ]
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| (key, value.as_str()))
+        .collect();
+        if page > 1 {
+            pairs.push(("page", &page_text));
+        }
+        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        if query.is_empty() {
+            "/".into()
+        } else {
+            format!("/?{query}")
+        }
     }
 }
 
@@ -544,6 +656,13 @@ struct QueuePage {
     n_open: usize,
     n_crisis: usize,
     n_shown: usize,
+    /// A filter is applied (the empty page says "for this filter").
+    filtered: bool,
+    /// The rows shown, counted from 1 in the filter's whole list (0 when none).
+    first_shown: i64,
+    last_shown: i64,
+    previous_page: Option<String>,
+    next_page: Option<String>,
     filters: Vec<FilterLink>,
     languages: Vec<FilterLink>,
     countries: Vec<FilterLink>,
@@ -557,26 +676,42 @@ async fn queue_page(
     Extension(user): Extension<CurrentUser>,
     axum::extract::Query(filter): axum::extract::Query<QueueFilter>,
 ) -> Result<Html<String>, WebError> {
-    let open = state.store.queue(1000).await?;
-    let listed = if filter.status == "closed" {
-        state.store.closed_threads(200).await?
+    use crate::domain::{Risk, ThreadStatus};
+    let counts = state.queue_counts.get(state.store.as_ref()).await?;
+    let page_number = filter.page.unwrap_or(1).max(1);
+    let offset = i64::from(page_number - 1) * QUEUE_PAGE_SIZE;
+    // One row more than the page: whether there is a next page.
+    let mut listed = if filter.status == "closed" {
+        let closed = state.store.closed_threads(200).await?;
+        closed
+            .into_iter()
+            .filter(|entry| filter.keeps(entry, user.id))
+            .skip(offset as usize)
+            .take(QUEUE_PAGE_SIZE as usize + 1)
+            .collect()
     } else {
-        open.clone()
+        match filter.query(user.id) {
+            Some(query) => {
+                state
+                    .store
+                    .queue_page(&query, QUEUE_PAGE_SIZE + 1, offset)
+                    .await?
+            }
+            None => Vec::new(),
+        }
     };
+    let has_next = listed.len() as i64 > QUEUE_PAGE_SIZE;
+    listed.truncate(QUEUE_PAGE_SIZE as usize);
     let now = now_ms();
-    let shown: Vec<&QueueEntry> = listed
-        .iter()
-        .filter(|entry| filter.keeps(entry, user.id))
-        .collect();
-    let count = |keep: &dyn Fn(&QueueEntry) -> bool| open.iter().filter(|e| keep(e)).count();
-    let link = |label: &str, query: &str, n: usize, active: bool| FilterLink {
+    let count = |n: i64| usize::try_from(n).unwrap_or(0);
+    let link = |label: &str, query: &str, n: i64, active: bool| FilterLink {
         label: label.to_string(),
         href: if query.is_empty() {
             "/".into()
         } else {
-            format!("/?{query}")
+            format!("/?{}", query)
         },
-        count: n,
+        count: count(n),
         active,
     };
     let is = |value: &str, field: &str| value == field;
@@ -586,98 +721,86 @@ async fn queue_page(
         && filter.language.is_empty()
         && filter.country.is_empty();
     let filters = vec![
-        link("All open", "", open.len(), no_filter),
+        link("All open", "", counts.open, no_filter),
         link(
             "Crisis",
             "risk=crisis",
-            count(&|e| e.risk == crate::domain::Risk::Crisis),
+            counts.risk(Risk::Crisis),
             is(&filter.risk, "crisis"),
         ),
         link(
             "Concern",
             "risk=concern",
-            count(&|e| e.risk == crate::domain::Risk::Concern),
+            counts.risk(Risk::Concern),
             is(&filter.risk, "concern"),
         ),
         link(
             "Risk unknown",
             "risk=unknown",
-            count(&|e| e.risk == crate::domain::Risk::Unknown),
+            counts.risk(Risk::Unknown),
             is(&filter.risk, "unknown"),
         ),
         link(
             "Unclaimed",
             "claim=unclaimed",
-            count(&|e| e.claimed_by.is_none()),
+            counts.held_by(None),
             is(&filter.claim, "unclaimed"),
         ),
         link(
             "Mine",
             "claim=mine",
-            count(&|e| e.claimed_by == Some(user.id)),
+            counts.held_by(Some(user.id)),
             is(&filter.claim, "mine"),
         ),
         link(
             "New",
             "status=new",
-            count(&|e| e.status == crate::domain::ThreadStatus::New),
+            counts.status(ThreadStatus::New),
             is(&filter.status, "new"),
         ),
         link(
             "Claimed",
             "status=claimed",
-            count(&|e| e.status == crate::domain::ThreadStatus::Claimed),
+            counts.status(ThreadStatus::Claimed),
             is(&filter.status, "claimed"),
         ),
         link(
             "Waiting for them",
             "status=waiting",
-            count(&|e| e.status == crate::domain::ThreadStatus::Waiting),
+            counts.status(ThreadStatus::Waiting),
             is(&filter.status, "waiting"),
         ),
         link("Closed", "status=closed", 0, is(&filter.status, "closed")),
     ];
-    let mut by_language: std::collections::BTreeMap<String, usize> = Default::default();
-    let mut by_country: std::collections::BTreeMap<String, usize> = Default::default();
-    for entry in &open {
-        *by_language
-            .entry(entry.language.clone().unwrap_or_else(|| "?".into()))
-            .or_default() += 1;
-        *by_country
-            .entry(entry.country.clone().unwrap_or_else(|| "?".into()))
-            .or_default() += 1;
-    }
-    let languages = by_language
-        .into_iter()
-        .filter(|(code, _)| code != "?")
-        .map(|(code, n)| {
-            link(
-                &code,
-                &format!("language={code}"),
-                n,
-                filter.language == code,
-            )
-        })
-        .collect();
-    let countries = by_country
-        .into_iter()
-        .filter(|(code, _)| code != "?")
-        .map(|(code, n)| link(&code, &format!("country={code}"), n, filter.country == code))
-        .collect();
-    let rows: Vec<QueueRow> = shown
+    let code_links = |codes: &[(Option<String>, i64)], key: &str, current: &str| {
+        codes
+            .iter()
+            .filter_map(|(code, n)| {
+                let code = code.as_deref()?;
+                let query = serde_urlencoded::to_string([(key, code)]).unwrap_or_default();
+                Some(link(code, &query, *n, current == code))
+            })
+            .collect::<Vec<_>>()
+    };
+    let languages = code_links(&counts.by_language, "language", &filter.language);
+    let countries = code_links(&counts.by_country, "country", &filter.country);
+    let rows: Vec<QueueRow> = listed
         .iter()
         .map(|entry| queue_row(entry, now, &state.reports.sla))
         .collect();
+    let first_shown = if rows.is_empty() { 0 } else { offset + 1 };
     let page = QueuePage {
         title: "Queue",
         refresh: true,
         user: Some(UserView::of(&user)),
-        n_open: open.len(),
-        n_crisis: open
-            .iter()
-            .filter(|e| e.risk == crate::domain::Risk::Crisis)
-            .count(),
+        n_open: count(counts.open),
+        n_crisis: count(counts.risk(Risk::Crisis)),
         n_shown: rows.len(),
+        filtered: !no_filter,
+        first_shown,
+        last_shown: offset + rows.len() as i64,
+        previous_page: (page_number > 1).then(|| filter.href_for_page(page_number - 1)),
+        next_page: has_next.then(|| filter.href_for_page(page_number + 1)),
         filters,
         languages,
         countries,

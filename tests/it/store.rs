@@ -367,3 +367,63 @@ on_both_backends! {
         }
     }
 }
+
+on_both_backends! {
+    async fn queue_pages_and_counts_cover_every_open_thread(db: TestDb) {
+        use concierge::domain::ThreadStatus;
+        use concierge::store::{ClaimFilter, QueueQuery};
+        // 30 threads: every third crisis, languages en/de/fr in turn, country only on even ones.
+        let mut ids = Vec::new();
+        for i in 0..30i64 {
+            let raw_id = stored(&db, &format!("page-{i}")).await;
+            let mut new = message(raw_id, &format!("page-{i}@x.org"), &format!("p{i}@example.org"));
+            new.risk = if i % 3 == 0 { Risk::Crisis } else { Risk::None };
+            new.received_at = 10_000 + i;
+            new.language = Some(LanguageCode::parse(["en", "de", "fr"][i as usize % 3]).unwrap());
+            new.country = (i % 2 == 0).then(|| CountryCode::parse("DE").unwrap());
+            ids.push(db.store.record_message(&new).await.unwrap().thread_id);
+        }
+        let navigator = db.store.create_user(&EmailAddress::parse("nav@concierge.localhost").unwrap(), "Nav", concierge::domain::Role::Navigator, "x", 1).await.unwrap();
+        let now = concierge::clock::now_ms();
+        for &thread in &ids[1..3] {
+            db.store.claim_thread(thread, navigator, now, 60_000, false).await.unwrap();
+        }
+        db.store.set_thread_status(ids[29], ThreadStatus::Closed, now).await.unwrap();
+
+        // Pages in queue order: the 10 crisis threads first, oldest first, then the rest; no
+        // thread twice, none missing, the closed one nowhere.
+        let all = QueueQuery::default();
+        let mut paged = Vec::new();
+        for page in 0..4 {
+            paged.extend(db.store.queue_page(&all, 8, page * 8).await.unwrap().iter().map(|e| e.thread_id));
+        }
+        let mut expected: Vec<i64> = (0..29).filter(|i| i % 3 == 0).map(|i| ids[i]).collect();
+        expected.extend((0..29).filter(|i| i % 3 != 0).map(|i| ids[i]));
+        assert_eq!(paged, expected);
+        assert_eq!(db.store.queue(100).await.unwrap().iter().map(|e| e.thread_id).collect::<Vec<_>>(), expected);
+
+        let ids_of = |entries: Vec<concierge::store::QueueEntry>| entries.iter().map(|e| e.thread_id).collect::<Vec<_>>();
+        let crisis = QueueQuery { risk: Some(Risk::Crisis), ..Default::default() };
+        assert_eq!(ids_of(db.store.queue_page(&crisis, 100, 0).await.unwrap()), (0..29).filter(|i| i % 3 == 0).map(|i| ids[i]).collect::<Vec<_>>());
+        let german_in_de = QueueQuery { language: Some("de".into()), country: Some("DE".into()), ..Default::default() };
+        assert_eq!(ids_of(db.store.queue_page(&german_in_de, 100, 0).await.unwrap()), vec![ids[4], ids[10], ids[16], ids[22], ids[28]]);
+        let mine = QueueQuery { claim: Some(ClaimFilter::Mine(navigator)), ..Default::default() };
+        assert_eq!(ids_of(db.store.queue_page(&mine, 100, 0).await.unwrap()), vec![ids[1], ids[2]]);
+        let unclaimed = QueueQuery { claim: Some(ClaimFilter::Unclaimed), ..Default::default() };
+        assert_eq!(db.store.queue_page(&unclaimed, 100, 0).await.unwrap().len(), 27);
+        let claimed = QueueQuery { status: Some(ThreadStatus::Claimed), ..Default::default() };
+        assert_eq!(ids_of(db.store.queue_page(&claimed, 100, 0).await.unwrap()), vec![ids[1], ids[2]]);
+        assert!(db.store.queue_page(&all, 8, 100).await.unwrap().is_empty(), "past the end: an empty page");
+
+        // The counts are over every open thread, whatever the page.
+        let counts = db.store.queue_counts().await.unwrap();
+        assert_eq!(counts.open, 29);
+        assert_eq!((counts.risk(Risk::Crisis), counts.risk(Risk::None), counts.risk(Risk::Concern)), (10, 19, 0));
+        assert_eq!((counts.status(ThreadStatus::New), counts.status(ThreadStatus::Claimed), counts.status(ThreadStatus::Closed)), (27, 2, 0));
+        assert_eq!((counts.held_by(None), counts.held_by(Some(navigator))), (27, 2));
+        let language = |code: &str| counts.by_language.iter().find(|(c, _)| c.as_deref() == Some(code)).map(|(_, n)| *n);
+        assert_eq!((language("en"), language("de"), language("fr")), (Some(10), Some(10), Some(9)));
+        let country = |code: Option<&str>| counts.by_country.iter().find(|(c, _)| c.as_deref() == code).map(|(_, n)| *n);
+        assert_eq!((country(Some("DE")), country(None)), (Some(15), Some(14)));
+    }
+}

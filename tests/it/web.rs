@@ -1567,3 +1567,94 @@ async fn records_due_for_re_verification_are_listed_most_overdue_first_and_verif
     );
     assert!(due.body.contains("<div class=\"meta\">gb-samaritans</div>"));
 }
+
+/// More open threads than a page: the counts are of every open thread, the pages list each
+/// thread once, and paging keeps the filter. A claim is counted at once (the counts are
+/// shared between requests for a moment, and a change forgets them).
+#[tokio::test]
+async fn the_queue_pages_through_every_open_thread_with_true_counts() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = app(&db).await;
+    let batch: Vec<IncomingRaw> = (0..130)
+        .map(|i| IncomingRaw {
+            source_key: format!("page:{i}"),
+            raw: simple_message(
+                &format!("page-{i}@x.org"),
+                &format!("p{i}@example.org"),
+                &format!("Question number {i}"),
+                "Hello, I am looking for a therapist who knows the music business.",
+            ),
+        })
+        .collect();
+    db.ingester().ingest_batch(batch).await.unwrap();
+    let rows = |body: &str| {
+        body.split("data-thread-id=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap().parse::<i64>().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let first = send(&app.router, get("/", Some(&app.cookie))).await;
+    assert!(
+        first.body.contains("130 open"),
+        "the count is of every open thread"
+    );
+    assert!(first.body.contains("Showing 1–100"));
+    // Handlebars writes `=` in attributes as `&#x3D;`.
+    assert!(
+        first.body.contains("href=\"/?page&#x3D;2\""),
+        "a link to the next page"
+    );
+    let second = send(&app.router, get("/?page=2", Some(&app.cookie))).await;
+    assert!(second.body.contains("Showing 101–130") && second.body.contains("rel=\"prev\""));
+    assert!(
+        !second.body.contains("rel=\"next\""),
+        "no page after the last"
+    );
+    let mut seen = rows(&first.body);
+    seen.extend(rows(&second.body));
+    let queue: Vec<i64> = db
+        .store
+        .queue(1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.thread_id)
+        .collect();
+    assert_eq!(
+        seen, queue,
+        "both pages together are the queue, in its order"
+    );
+
+    let filtered = send(&app.router, get("/?risk=none", Some(&app.cookie))).await;
+    assert!(
+        filtered
+            .body
+            .contains("href=\"/?risk&#x3D;none&amp;page&#x3D;2\""),
+        "paging keeps the filter"
+    );
+    let empty = send(&app.router, get("/?risk=nonsense", Some(&app.cookie))).await;
+    assert!(rows(&empty.body).is_empty() && empty.body.contains("for this filter"));
+
+    assert!(
+        first.body.contains("Mine</a>") || !first.body.contains("Mine <span"),
+        "nothing is mine yet"
+    );
+    let thread = queue[0];
+    send(
+        &app.router,
+        post(
+            &format!("/threads/{thread}/claim"),
+            Some(&app.cookie),
+            &format!("csrf={}", app.csrf),
+        ),
+    )
+    .await;
+    let after = send(&app.router, get("/", Some(&app.cookie))).await;
+    assert!(
+        after.body.contains("Mine <span class=\"count\">1</span>"),
+        "the claim is counted at once"
+    );
+    assert!(after
+        .body
+        .contains("Unclaimed <span class=\"count\">129</span>"));
+}
