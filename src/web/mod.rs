@@ -115,34 +115,76 @@ pub struct AppState {
     pub queue_counts: Arc<QueueCountsCache>,
 }
 
-/// The queue's filter counts, counted by the database over every open thread at most once
-/// per [`QUEUE_COUNTS_TTL`] and shared by every request meanwhile (the page refreshes every
-/// minute for every navigator; counting 100,000 open threads per request would make the
-/// page's cost grow with the queue). A request that finds them older waits for one recount.
+/// The queue's filter counts, counted by the database over every open thread and shared by
+/// every request (the page refreshes every minute for every navigator; counting 100,000 open
+/// threads per request would make the page's cost grow with the queue). Counts older than
+/// [`QUEUE_COUNTS_TTL`] are still served while one background task counts again, so no
+/// request waits for a recount; only the first request, and the first after this process
+/// changed a thread, counts before it answers.
 #[derive(Default)]
 pub struct QueueCountsCache {
-    cached: tokio::sync::Mutex<Option<(std::time::Instant, crate::store::QueueCounts)>>,
+    cached: std::sync::Mutex<Option<(std::time::Instant, crate::store::QueueCounts)>>,
+    recounting: std::sync::atomic::AtomicBool,
+    /// Moves on at every invalidation, so that a recount begun before a change does not put
+    /// the counts of before back.
+    generation: std::sync::atomic::AtomicU64,
 }
 
-/// How long the queue's counts are reused.
+/// How long the queue's counts are served before they are counted again.
 pub const QUEUE_COUNTS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl QueueCountsCache {
-    pub async fn get(&self, store: &dyn Store) -> Result<crate::store::QueueCounts, StoreError> {
-        let mut cached = self.cached.lock().await;
-        if let Some((at, counts)) = cached.as_ref() {
-            if at.elapsed() < QUEUE_COUNTS_TTL {
-                return Ok(counts.clone());
+    pub async fn get(
+        self: &Arc<Self>,
+        store: &Arc<dyn Store>,
+    ) -> Result<crate::store::QueueCounts, StoreError> {
+        use std::sync::atomic::Ordering;
+        let cached = self.cached.lock().expect("not poisoned").clone();
+        match cached {
+            Some((at, counts)) if at.elapsed() < QUEUE_COUNTS_TTL => Ok(counts),
+            Some((_, counts)) => {
+                if !self.recounting.swap(true, Ordering::AcqRel) {
+                    let cache = Arc::clone(self);
+                    let store = Arc::clone(store);
+                    let generation = self.generation.load(Ordering::Acquire);
+                    tokio::spawn(async move {
+                        match store.queue_counts().await {
+                            Ok(fresh) => cache.put_if(generation, fresh),
+                            Err(error) => {
+                                tracing::warn!(error = %error, "counting the queue failed")
+                            }
+                        }
+                        cache.recounting.store(false, Ordering::Release);
+                    });
+                }
+                Ok(counts)
+            }
+            None => {
+                let counts = store.queue_counts().await?;
+                self.put(counts.clone());
+                Ok(counts)
             }
         }
-        let counts = store.queue_counts().await?;
-        *cached = Some((std::time::Instant::now(), counts.clone()));
-        Ok(counts)
+    }
+
+    fn put(&self, counts: crate::store::QueueCounts) {
+        *self.cached.lock().expect("not poisoned") = Some((std::time::Instant::now(), counts));
+    }
+
+    /// Puts a background recount's counts, unless the counts were forgotten since it began.
+    fn put_if(&self, generation: u64, counts: crate::store::QueueCounts) {
+        let mut cached = self.cached.lock().expect("not poisoned");
+        if self.generation.load(std::sync::atomic::Ordering::Acquire) == generation {
+            *cached = Some((std::time::Instant::now(), counts));
+        }
     }
 
     /// Forgets the counts, after this process changed a thread.
-    pub async fn invalidate(&self) {
-        *self.cached.lock().await = None;
+    pub fn invalidate(&self) {
+        let mut cached = self.cached.lock().expect("not poisoned");
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        *cached = None;
     }
 }
 
@@ -293,7 +335,7 @@ async fn fresh_queue_counts(
         && request.uri().path().starts_with("/threads/");
     let response = next.run(request).await;
     if changes_threads {
-        state.queue_counts.invalidate().await;
+        state.queue_counts.invalidate();
     }
     response
 }
@@ -677,7 +719,7 @@ async fn queue_page(
     axum::extract::Query(filter): axum::extract::Query<QueueFilter>,
 ) -> Result<Html<String>, WebError> {
     use crate::domain::{Risk, ThreadStatus};
-    let counts = state.queue_counts.get(state.store.as_ref()).await?;
+    let counts = state.queue_counts.get(&state.store).await?;
     let page_number = filter.page.unwrap_or(1).max(1);
     let offset = i64::from(page_number - 1) * QUEUE_PAGE_SIZE;
     // One row more than the page: whether there is a next page.
