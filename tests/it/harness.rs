@@ -30,6 +30,7 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new(backend: Backend) -> TestDb {
+        log_to_file();
         let (url, dir) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -546,4 +547,27 @@ pub fn header_of(mail: &str, name: &str) -> Option<String> {
         }
     }
     value
+}
+
+/// When `CONCIERGE_TEST_LOG` names a file, every log line of this test run, at debug level,
+/// goes there, so that `scripts/test` can check that none carries an address, a name or a
+/// message text (issue 10). Installed once, by the first test that opens a database.
+pub fn log_to_file() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let Some(path) = std::env::var_os("CONCIERGE_TEST_LOG") else {
+            return;
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("the test log file opens");
+        tracing_subscriber::fmt()
+            .with_env_filter(concierge::telemetry::private_filter("debug"))
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .try_init()
+            .ok();
+    });
 }
