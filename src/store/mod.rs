@@ -209,28 +209,25 @@ pub struct QueueCounts {
 
 impl QueueCounts {
     pub fn risk(&self, risk: Risk) -> i64 {
-        self.by_risk
-            .iter()
-            .filter(|(r, _)| *r == risk)
-            .map(|(_, n)| n)
-            .sum()
+        count_of(&self.by_risk, &risk)
     }
 
     pub fn status(&self, status: ThreadStatus) -> i64 {
-        self.by_status
-            .iter()
-            .filter(|(s, _)| *s == status)
-            .map(|(_, n)| n)
-            .sum()
+        count_of(&self.by_status, &status)
     }
 
     pub fn held_by(&self, holder: Option<i64>) -> i64 {
-        self.by_holder
-            .iter()
-            .filter(|(h, _)| *h == holder)
-            .map(|(_, n)| n)
-            .sum()
+        count_of(&self.by_holder, &holder)
     }
+}
+
+/// The count of `key` in a list of counts (0 when it is not there).
+fn count_of<K: PartialEq>(counts: &[(K, i64)], key: &K) -> i64 {
+    counts
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, n)| n)
+        .sum()
 }
 
 /// A stored message as shown on a thread.
