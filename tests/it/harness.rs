@@ -550,8 +550,8 @@ pub fn header_of(mail: &str, name: &str) -> Option<String> {
 }
 
 /// When `CONCIERGE_TEST_LOG` names a file, every log line of this test run, at debug level,
-/// goes there, to be checked for addresses, names and message text (issue 10; `scripts/test`
-/// does not check it yet). Installed once, by the first test that opens a database.
+/// goes there, to be checked for addresses, names and message text (issue 10: `scripts/test`
+/// checks it after the run). Installed once, by the first test that opens a database.
 pub fn log_to_file() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
