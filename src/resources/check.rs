@@ -45,6 +45,9 @@ pub struct Counts {
     pub n_crisis_lines_24_7: usize,
     /// Active crisis lines whose every live contact has a weekly schedule.
     pub n_crisis_lines_scheduled: usize,
+    /// Active, complete crisis lines for one group only (a youth line): never offered as a
+    /// country's crisis line, so not counted in the figures above.
+    pub n_group_lines: usize,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -87,7 +90,7 @@ impl Report {
         }
         let counts = &self.counts;
         out.push_str(&format!(
-            "{} records ({} active) for {} countries; {} countries with a complete active crisis line ({} of them checked on the operator's page, the rest seed records from memory); {} active crisis lines, {} with a 24/7 contact, {} with scheduled hours only\n",
+            "{} records ({} active) for {} countries; {} countries with a complete active crisis line ({} of them checked on the operator's page, the rest seed records from memory); {} active crisis lines, {} with a 24/7 contact, {} with scheduled hours only; {} more for one group only (youth), not counted as a country's crisis line\n",
             counts.n_records,
             counts.n_active,
             counts.n_countries,
@@ -96,6 +99,7 @@ impl Report {
             counts.n_crisis_lines,
             counts.n_crisis_lines_24_7,
             counts.n_crisis_lines_scheduled,
+            counts.n_group_lines,
         ));
         let n_warnings = self.findings.len() - self.n_errors();
         out.push_str(&format!(
@@ -136,6 +140,11 @@ pub fn check(
         let findings = check_record(file, record, today);
         let complete = !findings.iter().any(|f| f.severity == Severity::Error);
         if record.status == Status::Active && record.is_crisis_line() && complete {
+            if record.is_for_a_group() {
+                report.counts.n_group_lines += 1;
+                report.findings.extend(findings);
+                continue;
+            }
             report.counts.n_crisis_lines += 1;
             let live: Vec<_> = record
                 .contacts
@@ -370,6 +379,36 @@ mod tests {
         assert!(report.passed(), "{}", report.render());
         assert_eq!(report.counts.n_crisis_lines_24_7, 1);
         assert_eq!(report.counts.n_countries_with_checked_crisis_line, 1);
+    }
+
+    #[test]
+    fn a_youth_line_is_checked_but_does_not_count_as_the_countrys_crisis_line() {
+        let today = parse_date("2026-12-03").unwrap();
+        let mut youth = record(
+            "se-youth",
+            &["crisis", "youth"],
+            Status::Active,
+            "2026-12-03",
+        );
+        youth.countries = vec!["SE".into()];
+        youth.audience = vec!["youth".into()];
+        let mut incomplete = youth.clone();
+        incomplete.id = "se-youth-no-source".into();
+        incomplete.source_url.clear();
+        let records = vec![
+            ("se.toml".to_string(), youth),
+            ("se.toml".to_string(), incomplete),
+        ];
+        let report = check(&records, &[], today);
+        // Still checked like every line that may be offered (a navigator can pick it).
+        assert_eq!(
+            fields(&report, Severity::Error),
+            [("se-youth-no-source".to_string(), "source_url".to_string())]
+        );
+        assert_eq!(report.counts.n_group_lines, 1);
+        assert_eq!(report.counts.n_crisis_lines, 0);
+        assert_eq!(report.counts.n_countries_with_crisis_line, 0);
+        assert!(report.render().contains("1 more for one group only"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Which resources to show a person, for a country, region, language, topics and risk. Pure.
 //!
-//! Crisis lines of the country come first when risk is raised, then music-industry resources
+//! Crisis lines of the country (those for everyone, not a youth line) come first when risk is
+//! raised, then music-industry resources
 //! of the country, then general ones, then international ones in the person's language.
 //! Inactive and unverified records are never offered; active records not verified within 24
 //! months are flagged and left out.
@@ -25,7 +26,9 @@ pub struct MatchQuery {
 pub struct Matched {
     /// The country's emergency numbers.
     pub emergency: Vec<Resource>,
-    /// The country's crisis lines; empty when the country is unknown or has none verified.
+    /// The country's crisis lines for everyone; empty when the country is unknown or has none
+    /// verified. Lines for one group only (a youth line) are left out: they are not offered
+    /// to someone we know nothing about (navigators can pick them).
     pub crisis_lines: Vec<Resource>,
     /// The ordered list for a "resources for you" reply.
     pub resources: Vec<Resource>,
@@ -94,7 +97,7 @@ pub fn match_resources(directory: &[Resource], query: &MatchQuery) -> Matched {
             .collect();
         matched.crisis_lines = of_country
             .iter()
-            .filter(|r| r.is_crisis_line())
+            .filter(|r| r.is_crisis_line() && !r.is_for_a_group())
             .map(|r| (*r).clone())
             .collect();
         by_priority(&mut matched.emergency, language);
@@ -161,6 +164,9 @@ pub fn match_resources(directory: &[Resource], query: &MatchQuery) -> Matched {
             for partner in usable
                 .iter()
                 .filter(|r| r.pairing_group == resource.pairing_group && r.id != resource.id)
+                // A youth line shares its country's group with the emergency number, but is
+                // not brought along for someone who is not in its group.
+                .filter(|r| !r.is_for_a_group())
             {
                 if !with_partners.iter().any(|r| r.id == partner.id)
                     && !matched.resources.iter().any(|r| r.id == partner.id)
@@ -355,6 +361,44 @@ mod tests {
         // Without a crisis the order is by priority.
         let matched = match_resources(&directory, &query(Some("DE"), Risk::Concern));
         assert_eq!(ids(&matched.crisis_lines), ["de-crisis", "de-always"]);
+    }
+
+    #[test]
+    fn a_line_for_one_group_is_never_offered_as_the_crisis_line() {
+        let mut directory = directory();
+        let main = directory
+            .iter()
+            .find(|r| r.id == "de-crisis")
+            .unwrap()
+            .clone();
+        for (id, audience) in [
+            ("de-youth", vec!["youth"]),
+            ("de-lgbtq-youth", vec!["lgbtq", "youth"]),
+            ("de-crew", vec!["crew"]),
+            ("de-youth-and-all", vec!["youth", "everyone"]),
+        ] {
+            let mut line = main.clone();
+            line.id = id.into();
+            line.priority = 95;
+            line.audience = audience.into_iter().map(String::from).collect();
+            directory.push(line);
+        }
+        let matched = match_resources(&directory, &query(Some("DE"), Risk::Crisis));
+        // A crew line is for the people who write to us; one open to everyone stays too.
+        assert_eq!(
+            ids(&matched.crisis_lines),
+            ["de-crew", "de-youth-and-all", "de-crisis"]
+        );
+        assert!(!ids(&matched.resources).contains(&"de-youth"));
+        assert!(!ids(&matched.resources).contains(&"de-lgbtq-youth"));
+
+        // A country whose only verified line is a youth line gets no crisis line at all
+        // (the acknowledgement then gives the international directories), never the youth one.
+        directory.retain(|r| r.id == "de-youth" || r.id == "de-emergency");
+        let matched = match_resources(&directory, &query(Some("DE"), Risk::Crisis));
+        assert!(matched.crisis_lines.is_empty());
+        assert_eq!(ids(&matched.emergency), ["de-emergency"]);
+        assert!(!ids(&matched.resources).contains(&"de-youth"));
     }
 
     #[test]

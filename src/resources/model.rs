@@ -34,6 +34,8 @@ const AUDIENCES: &[&str] = &[
     "women",
     "men",
 ];
+/// Audiences that make a record one group's, not everyone's (see `Resource::is_for_a_group`).
+const GROUP_AUDIENCES: &[&str] = &["youth", "lgbtq", "women", "men"];
 const CHANNELS: &[&str] = &["phone", "text", "chat", "email", "web"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +118,19 @@ pub struct ResourceError {
 impl Resource {
     pub fn is_crisis_line(&self) -> bool {
         self.topics.iter().any(|t| t == "crisis" || t == "suicide")
+    }
+
+    /// For one group of people only (young people, LGBTQ+ people, women, men), not for
+    /// everyone: such a line is never offered as a country's crisis line, because nothing
+    /// tells us the writer belongs to the group; navigators can still pick it. The music
+    /// audiences (artists, crew, venue staff, families) are the people who write to us.
+    pub fn is_for_a_group(&self) -> bool {
+        !self.audience.is_empty()
+            && !self.audience.iter().any(|a| a == "everyone")
+            && self
+                .audience
+                .iter()
+                .any(|a| GROUP_AUDIENCES.contains(&a.as_str()))
     }
 
     pub fn is_emergency(&self) -> bool {

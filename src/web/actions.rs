@@ -246,6 +246,10 @@ fn resource_snippet(resource: &crate::resources::Resource) -> String {
             format!("{} ({})", resource.name, resource.local_name)
         },
     ];
+    if resource.is_for_a_group() {
+        // Never offered on its own as the crisis line (matching), so say whom it is for.
+        lines.push(format!("  only for: {}", resource.audience.join(", ")));
+    }
     for contact in &resource.contacts {
         let hours = contact.hours_label();
         let hours = if hours.is_empty() {

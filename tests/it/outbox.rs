@@ -447,3 +447,37 @@ async fn a_crisis_acknowledgement_puts_a_line_open_24_7_before_an_evening_line()
     assert!(emergency < always && always < evening, "{body}");
     assert!(body.contains("0120-000-247 (phone) · 24/7"), "{body}");
 }
+
+#[tokio::test]
+async fn an_acknowledgement_never_gives_an_adult_a_youth_line_as_the_crisis_line() {
+    let db = TestDb::new(crate::harness::Backend::Sqlite).await;
+    // The line open around the clock is a youth line here: it would otherwise come first.
+    let mut directory = japan_directory(true);
+    let youth = directory
+        .iter_mut()
+        .find(|r| r.id == "jp-night-and-day")
+        .unwrap();
+    youth.audience = vec!["youth".into()];
+    youth.topics.push("youth".into());
+    youth.priority = 95;
+    db.store
+        .upsert_resources(&directory, concierge::clock::now_ms())
+        .await
+        .unwrap();
+    let (ingester, _worker) =
+        concierge::cli::reply_pipeline(&db.store, &settings_with_smtp(1)).unwrap();
+    ingester
+        .ingest_batch(vec![item("t:1", crisis_in_japan())])
+        .await
+        .unwrap();
+    let body = db.store.outbox_all().await.unwrap().remove(0).body_text;
+    assert!(
+        body.contains("0120-000-001"),
+        "the line for everyone:\n{body}"
+    );
+    assert!(body.contains("119"), "{body}");
+    assert!(
+        !body.contains("0120-000-247") && !body.contains("Night and Day"),
+        "a youth line in an adult's acknowledgement:\n{body}"
+    );
+}
